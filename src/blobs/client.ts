@@ -1,0 +1,134 @@
+import type { Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import { BlobRequest, BlobResponse } from '../pb/blob.js'
+import type { BlobCid } from './cid.js'
+import {
+  BlobHolderBusyError,
+  BlobHolderTimeoutError,
+  BlobNotFoundError,
+  BlobProtocolError,
+  BlobTooLargeError,
+} from './errors.js'
+import { FrameError, FrameReader, lengthPrefixed } from './frames.js'
+import type { BlobStore } from './store.js'
+import type { BlobWriter } from './writer.js'
+
+/** The protocol id. */
+export const BLOB_PROTOCOL = '/plusone/blob/1.0.0'
+/** Largest response header a requester reads. */
+export const MAX_HEADER_BYTES = 64
+/** Largest data frame a requester accepts: 1 MiB. */
+export const MAX_CHUNK_BYTES = 1024 * 1024
+/**
+ * Read buffer allowed on a fetch stream while it is paused for the disk: yamux may already
+ * have granted the holder up to 16 MiB of window, which arrives after the pause.
+ */
+const PAUSED_READ_BUFFER_BYTES = 24 * 1024 * 1024
+
+export interface HolderFetchOptions {
+  dialer: Pick<Libp2p, 'dialProtocol'>
+  store: BlobStore
+  log: Logger
+  peer: PeerId
+  cid: BlobCid
+  maxBytes: number
+  idleTimeoutMs: number
+  signal: AbortSignal
+}
+
+/**
+ * Fetches a whole blob from one holder into the store. Resolves with its size once the
+ * verified bytes are stored; throws a named error otherwise, having stored nothing.
+ */
+export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number> {
+  const { signal, cid } = opts
+  const stream = await opts.dialer.dialProtocol(opts.peer, BLOB_PROTOCOL, { signal })
+  const idle = setTimeout(() => {
+    stream.abort(new BlobHolderTimeoutError(`holder sent nothing for ${opts.idleTimeoutMs} ms`))
+  }, opts.idleTimeoutMs)
+  const onAbort = (): void => {
+    stream.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
+  const reader = new FrameReader(refreshing(stream, idle))
+  let writer: BlobWriter | undefined
+  try {
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, PAUSED_READ_BUFFER_BYTES)
+    stream.send(lengthPrefixed(BlobRequest.encode({ cid: cid.bytes, offset: 0 })))
+    await stream.close({ signal })
+
+    const headerLength = await reader.readLength(MAX_HEADER_BYTES)
+    if (headerLength === undefined) throw new BlobProtocolError('holder closed the stream without a header')
+    const headerBytes = await reader.readExact(headerLength)
+    let header: BlobResponse
+    try {
+      header = BlobResponse.decode(headerBytes)
+    } catch (err) {
+      throw new BlobProtocolError(`holder sent a malformed header: ${(err as Error).message}`)
+    }
+    switch (header.status) {
+      case BlobResponse.Status.OK:
+        break
+      case BlobResponse.Status.NOT_FOUND:
+        throw new BlobNotFoundError(`holder ${opts.peer} does not have ${cid}`)
+      case BlobResponse.Status.BUSY:
+        throw new BlobHolderBusyError(`holder ${opts.peer} is busy`)
+      case BlobResponse.Status.BAD_REQUEST:
+        throw new BlobProtocolError(`holder ${opts.peer} rejected the request`)
+      default:
+        throw new BlobProtocolError(`holder ${opts.peer} answered status ${header.status}`)
+    }
+    const size = header.size
+    if (size > opts.maxBytes) {
+      throw new BlobTooLargeError(`blob ${cid} is ${size} bytes, limit ${opts.maxBytes}`)
+    }
+
+    writer = await opts.store.writer({ maxBytes: size })
+    let received = 0
+    for (;;) {
+      const length = await reader.readLength(MAX_CHUNK_BYTES)
+      if (length === undefined) throw new BlobProtocolError('holder ended without an end marker')
+      if (length === 0) break
+      if (received + length > size) throw new BlobProtocolError(`holder sent more than ${size} bytes`)
+      for await (const piece of reader.readBody(length)) writer.write(piece)
+      received += length
+      if (writer.needsDrain) {
+        stream.pause()
+        try {
+          await writer.drain()
+        } finally {
+          if (stream.readStatus === 'paused') stream.resume()
+        }
+      }
+    }
+    if (received !== size) throw new BlobProtocolError(`holder sent ${received} of ${size} bytes`)
+    await writer.commit(cid)
+    writer = undefined
+    return size
+  } catch (err) {
+    await writer?.abort()
+    if (signal.aborted) throw signal.reason
+    const error =
+      err instanceof FrameError
+        ? new BlobProtocolError(err.message)
+        : err instanceof Error
+          ? err
+          : new Error(String(err))
+    stream.abort(error)
+    throw error
+  } finally {
+    clearTimeout(idle)
+    signal.removeEventListener('abort', onAbort)
+    await reader.close().catch(() => {})
+  }
+}
+
+/** Iterates the stream and pushes the idle deadline back on every chunk. */
+async function* refreshing(
+  stream: Stream,
+  idle: NodeJS.Timeout,
+): AsyncGenerator<Uint8Array | Iterable<Uint8Array>> {
+  for await (const chunk of stream) {
+    idle.refresh()
+    yield chunk
+  }
+}

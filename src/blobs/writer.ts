@@ -1,0 +1,185 @@
+import type { FileHandle } from 'node:fs/promises'
+import { type BlobCid, BlobHasher } from './cid.js'
+import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './errors.js'
+
+/** Bytes queued for the disk before `write()` makes the producer wait. */
+export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/** Buffers per `writev` call (Linux IOV_MAX is 1024). */
+const MAX_IOVECS = 1024
+
+/**
+ * A blob being written: bytes go to a temp file and are hashed as they arrive; `commit`
+ * checks the hash, fsyncs and renames the file into place, so a reader never sees a partial
+ * blob. Until `commit` resolves, nothing is visible under a CID.
+ */
+export interface BlobWriter {
+  /** Bytes accepted so far. */
+  readonly bytesWritten: number
+  /** True while enough bytes are queued that the producer should `await drain()`. */
+  readonly needsDrain: boolean
+  /**
+   * Queues bytes (not copied: do not mutate them afterwards). Throws
+   * {@link BlobTooLargeError} past the limit, or the disk error of an earlier write.
+   */
+  write(bytes: Uint8Array): void
+  /** Resolves when the queue is below the high-water mark (rejects on a disk error). */
+  drain(): Promise<void>
+  /**
+   * Finishes the blob. With `expected`, bytes that hash to another CID throw
+   * {@link BlobHashMismatchError} and are discarded. Returns the CID.
+   */
+  commit(expected?: BlobCid): Promise<BlobCid>
+  /** Discards the blob and its temp file. Safe to call more than once, or after commit. */
+  abort(): Promise<void>
+}
+
+/** What the writer needs from the store to place a finished blob. */
+export interface WriterTarget {
+  /** Moves the fsynced temp file to the blob's final path (no-op if it already exists). */
+  place(tempPath: string, cid: BlobCid): Promise<void>
+  unlink(path: string): Promise<void>
+}
+
+export function mapFsError(err: unknown): Error {
+  const code = (err as { code?: unknown } | null)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new BlobStoreFullError()
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+export class FileBlobWriter implements BlobWriter {
+  private readonly hasher = new BlobHasher()
+  private queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private position = 0
+  private accepted = 0
+  private inflight: Promise<void> | undefined
+  private failure: Error | undefined
+  private done = false
+  private waiters: Array<() => void> = []
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly tempPath: string,
+    private readonly target: WriterTarget,
+    private readonly maxBytes: number,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.accepted
+  }
+
+  get needsDrain(): boolean {
+    return this.queuedBytes >= WRITER_HIGH_WATER_BYTES
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.failure != null) throw this.failure
+    if (this.done) throw new Error('blob writer is finished')
+    if (bytes.byteLength === 0) return
+    if (this.accepted + bytes.byteLength > this.maxBytes) {
+      throw new BlobTooLargeError(`blob exceeds the limit of ${this.maxBytes} bytes`)
+    }
+    this.accepted += bytes.byteLength
+    this.hasher.update(bytes)
+    this.queue.push(bytes)
+    this.queuedBytes += bytes.byteLength
+    this.pump()
+  }
+
+  async drain(): Promise<void> {
+    while (this.failure == null && this.needsDrain) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve))
+    }
+    if (this.failure != null) throw this.failure
+  }
+
+  async commit(expected?: BlobCid): Promise<BlobCid> {
+    if (this.done) throw new Error('blob writer is finished')
+    try {
+      await this.flush()
+      const cid = this.hasher.digest()
+      if (expected != null && !cid.equals(expected)) {
+        throw new BlobHashMismatchError(`bytes hash to ${cid}, expected ${expected}`)
+      }
+      await this.file.sync()
+      this.done = true
+      await this.file.close()
+      await this.target.place(this.tempPath, cid)
+      return cid
+    } catch (err) {
+      await this.abort()
+      throw mapFsError(err)
+    }
+  }
+
+  async abort(): Promise<void> {
+    const first = !this.done
+    this.done = true
+    this.failure ??= new Error('blob writer aborted')
+    this.wake()
+    if (this.inflight != null) await this.inflight.catch(() => {})
+    if (first) await this.file.close().catch(() => {})
+    await this.target.unlink(this.tempPath).catch(() => {})
+  }
+
+  private async flush(): Promise<void> {
+    while (this.inflight != null || this.queue.length > 0) {
+      if (this.failure != null) throw this.failure
+      this.pump()
+      await this.inflight
+    }
+    if (this.failure != null) throw this.failure
+  }
+
+  private pump(): void {
+    if (this.inflight != null || this.queue.length === 0 || this.failure != null) return
+    const batch = this.queue.splice(0, MAX_IOVECS)
+    let bytes = 0
+    for (const b of batch) bytes += b.byteLength
+    this.queuedBytes -= bytes
+    this.inflight = this.writeAll(batch, bytes).then(
+      () => {
+        this.inflight = undefined
+        this.wake()
+        this.pump()
+      },
+      (err: unknown) => {
+        this.inflight = undefined
+        this.failure = mapFsError(err)
+        this.wake()
+      },
+    )
+  }
+
+  private async writeAll(batch: Uint8Array[], bytes: number): Promise<void> {
+    let bufs = batch
+    let remaining = bytes
+    // Regular files rarely write short, but a short write must not lose bytes.
+    while (remaining > 0) {
+      const { bytesWritten } = await this.file.writev(bufs, this.position)
+      if (bytesWritten <= 0) throw new Error('blob write made no progress')
+      this.position += bytesWritten
+      remaining -= bytesWritten
+      if (remaining > 0) bufs = skipBytes(bufs, bytesWritten)
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+}
+
+function skipBytes(bufs: Uint8Array[], count: number): Uint8Array[] {
+  const rest: Uint8Array[] = []
+  let skip = count
+  for (const b of bufs) {
+    if (skip >= b.byteLength) skip -= b.byteLength
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b)
+      skip = 0
+    }
+  }
+  return rest
+}

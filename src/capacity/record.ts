@@ -1,0 +1,164 @@
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { concat as uint8ArrayConcat } from 'uint8arrays/concat'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { CapacityRecord as PbRecord, SignedCapacityRecord } from '../pb/capacity.js'
+
+/** DHT key namespace: records live under `/plusone-cap/<peerId>`. */
+export const CAPACITY_NAMESPACE = 'plusone-cap'
+/** Largest signed record accepted anywhere (put, get, decode). */
+export const MAX_CAPACITY_RECORD_BYTES = 1024
+/** A record may not claim to live longer than this. */
+export const MAX_CAPACITY_TTL_MS = 48 * 60 * 60 * 1000
+const MAX_FEATURES = 32
+const MAX_FEATURE_CHARS = 64
+const DOMAIN_TAG = uint8ArrayFromString('plusone/capacity/1\0')
+
+/** What a node offers the mesh, as the rest of the code sees it. */
+export interface Capacity {
+  peerId: string
+  cores: number
+  memoryMB: number
+  features: string[]
+  /** Ask in micro-credits per Gfuel. */
+  price: number
+  seq: number
+  /** Milliseconds since the epoch. */
+  expiresAt: number
+  maxTasks: number
+  version: string
+}
+
+export class InvalidCapacityRecordError extends Error {
+  static name = 'InvalidCapacityRecordError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidCapacityRecordError'
+  }
+}
+
+export function capacityKey(peerId: string): Uint8Array {
+  return uint8ArrayFromString(`/${CAPACITY_NAMESPACE}/${peerId}`)
+}
+
+/** Encodes and signs a capacity record with the publisher's key. */
+export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'>): Promise<Uint8Array> {
+  const record = PbRecord.encode({
+    peerId: new Uint8Array(key.publicKey.toMultihash().bytes),
+    cores: cap.cores,
+    memoryMb: cap.memoryMB,
+    features: cap.features,
+    price: cap.price,
+    seq: cap.seq,
+    expiresAt: cap.expiresAt,
+    maxTasks: cap.maxTasks,
+    version: cap.version,
+  })
+  const signature = await key.sign(uint8ArrayConcat([DOMAIN_TAG, record]))
+  return SignedCapacityRecord.encode({ record, signature: new Uint8Array(signature) })
+}
+
+function fail(message: string): never {
+  throw new InvalidCapacityRecordError(message)
+}
+
+/**
+ * Decodes and fully checks a signed capacity record found under `key`: size, shape, that the
+ * signature is by the peer named in the key, and that it has not expired. Throws
+ * `InvalidCapacityRecordError` with the reason; returns the record otherwise.
+ */
+export async function verifyCapacity(
+  key: Uint8Array,
+  value: Uint8Array,
+  now = Date.now(),
+): Promise<Capacity> {
+  if (value.byteLength > MAX_CAPACITY_RECORD_BYTES) {
+    fail(`record is ${value.byteLength} bytes, over the ${MAX_CAPACITY_RECORD_BYTES}-byte limit`)
+  }
+  const keyStr = uint8ArrayToString(key)
+  const parts = keyStr.split('/')
+  if (parts.length !== 3 || parts[0] !== '' || parts[1] !== CAPACITY_NAMESPACE) {
+    fail(`key ${JSON.stringify(keyStr.slice(0, 80))} is not /${CAPACITY_NAMESPACE}/<peerId>`)
+  }
+  let signer: ReturnType<typeof peerIdFromString>
+  try {
+    signer = peerIdFromString(parts[2])
+  } catch {
+    fail('key does not name a valid peer id')
+  }
+  if (signer.publicKey == null) fail('the peer id in the key does not embed a public key')
+
+  let signed: SignedCapacityRecord
+  let rec: PbRecord
+  try {
+    signed = SignedCapacityRecord.decode(value, { limits: {} })
+    rec = PbRecord.decode(signed.record, { limits: { features: MAX_FEATURES } })
+  } catch (err) {
+    fail(`malformed record: ${(err as Error).message}`)
+  }
+  if (!(await signer.publicKey.verify(uint8ArrayConcat([DOMAIN_TAG, signed.record]), signed.signature))) {
+    fail(`signature is not by ${parts[2]}`)
+  }
+  let recordPeer: string
+  try {
+    recordPeer = peerIdFromMultihash(Digest.decode(rec.peerId)).toString()
+  } catch {
+    fail('record peer id is malformed')
+  }
+  if (recordPeer !== signer.toString()) fail('record names a different peer than its key')
+  if (rec.features.some((f) => f.length === 0 || f.length > MAX_FEATURE_CHARS))
+    fail('record has a bad feature name')
+  if (rec.cores === 0 || rec.memoryMb === 0) fail('record offers no cores or no memory')
+  const expiresAt = rec.expiresAt
+  if (expiresAt <= now) fail(`record expired at ${new Date(expiresAt).toISOString()}`)
+  if (expiresAt > now + MAX_CAPACITY_TTL_MS) fail('record claims to live longer than 48 hours')
+  if (![rec.memoryMb, rec.price, rec.seq, rec.expiresAt].every(Number.isSafeInteger)) {
+    fail('record memory, price, sequence or expiry is out of range')
+  }
+  return {
+    peerId: recordPeer,
+    cores: rec.cores,
+    memoryMB: rec.memoryMb,
+    features: rec.features,
+    price: rec.price,
+    seq: rec.seq,
+    expiresAt,
+    maxTasks: rec.maxTasks,
+    version: rec.version,
+  }
+}
+
+/** kad-dht validator for `/plusone-cap/` keys: throws on any record `verifyCapacity` refuses. */
+export async function capacityValidator(key: Uint8Array, value: Uint8Array): Promise<void> {
+  await verifyCapacity(key, value)
+}
+
+/**
+ * kad-dht selector: the valid record with the highest sequence number wins (ties: the later
+ * expiry). Records that do not verify never win.
+ */
+export async function capacitySelector(key: Uint8Array, records: Uint8Array[]): Promise<number> {
+  let best = -1
+  let bestCap: Capacity | undefined
+  for (let i = 0; i < records.length; i++) {
+    let cap: Capacity
+    try {
+      cap = await verifyCapacity(key, records[i])
+    } catch {
+      continue
+    }
+    if (
+      bestCap == null ||
+      cap.seq > bestCap.seq ||
+      (cap.seq === bestCap.seq && cap.expiresAt > bestCap.expiresAt)
+    ) {
+      best = i
+      bestCap = cap
+    }
+  }
+  // kad-dht expects an index; when nothing is valid it still needs one, and the caller's
+  // verifyCapacity on the result rejects it.
+  return best === -1 ? 0 : best
+}

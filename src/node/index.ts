@@ -1,0 +1,17 @@
+/**
+ * The libp2p node every plusone daemon runs: tcp, noise, yamux, identify, ping, kad-dht on
+ * `/plusone/kad/1.0.0` in server mode, gossipsub, bootstrap, mDNS, and pnet when a swarm key is
+ * given. Nothing here knows about tasks; services above take the node as a dependency.
+ *
+ * @example
+ * ```ts
+ * import './polyfill.js'
+ * const node = await createNode({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * console.log(node.peerId.toString(), node.getMultiaddrs())
+ * await node.stop()
+ * ```
+ */
+export { createNode, DHT_PROTOCOL, type NodeInit, type PlusoneNode, type NodeServices } from './node.js'
+export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
+export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
+export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'

@@ -1,0 +1,125 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import type { ComponentLogger, ConnectionEncrypter, PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { CAPACITY_NAMESPACE, capacitySelector, capacityValidator } from '../capacity/record.js'
+
+/** The plusone DHT: never the IPFS one. */
+export const DHT_PROTOCOL = '/plusone/kad/1.0.0'
+/** Largest gossipsub message a node accepts (task announcements and receipts are small). */
+export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
+/** Inbound connections per second per IP; loopback meshes share one IP, so this is raised. */
+const INBOUND_CONNECTIONS_PER_SECOND = 100
+
+export type NodeServices = {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export type PlusoneNode = Libp2p<NodeServices>
+
+export interface NodeInit {
+  privateKey: PrivateKey
+  /** @default ['/ip4/0.0.0.0/tcp/4101'] */
+  listen?: string[]
+  /** Multiaddrs (with /p2p/ ids) to join the mesh through. */
+  bootstrap?: string[]
+  /** A swarm key (libp2p v1 PSK format): only peers with the same key can connect. */
+  swarmKey?: Uint8Array
+  /** Find peers on the LAN with mDNS. @default true */
+  mdns?: boolean
+  /** Topics gossipsub accepts; messages on any other topic are dropped. */
+  topics?: string[]
+  /** Called when an inbound or outbound handshake fails, e.g. a peer with another swarm key. */
+  onRefusedHandshake?: (direction: 'inbound' | 'outbound', err: Error) => void
+}
+
+/**
+ * Wraps noise so every failed handshake is reported: with pnet a peer holding another key (or
+ * none) fails here, and the operator should see those refusals rather than silence.
+ */
+function observedNoise(
+  onFail: NodeInit['onRefusedHandshake'],
+): (components: { logger: ComponentLogger }) => ConnectionEncrypter {
+  const factory = noise()
+  return (components) => {
+    // biome-ignore lint/suspicious/noExplicitAny: noise's component type is internal to the package
+    const inner = factory(components as any)
+    return {
+      protocol: inner.protocol,
+      secureInbound: async (conn, opts) => {
+        try {
+          return await inner.secureInbound(conn, opts)
+        } catch (err) {
+          onFail?.('inbound', err as Error)
+          throw err
+        }
+      },
+      secureOutbound: async (conn, opts) => {
+        try {
+          return await inner.secureOutbound(conn, opts)
+        } catch (err) {
+          onFail?.('outbound', err as Error)
+          throw err
+        }
+      },
+    } as ConnectionEncrypter
+  }
+}
+
+/** Creates and starts a plusone libp2p node. */
+export async function createNode(init: NodeInit): Promise<PlusoneNode> {
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (init.bootstrap != null && init.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: 0 }))
+  }
+  if (init.mdns ?? true) {
+    peerDiscovery.push(mdns({ serviceTag: init.swarmKey == null ? 'plusone' : 'plusone-private' }))
+  }
+  return createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'] },
+    transports: [tcp()],
+    connectionEncrypters: [observedNoise(init.onRefusedHandshake)],
+    streamMuxers: [yamux()],
+    connectionProtector: init.swarmKey == null ? undefined : preSharedKey({ psk: init.swarmKey }),
+    connectionManager: {
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+      maxIncomingPendingConnections: 50,
+    },
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        // local and LAN meshes are the common case: keep private and loopback addresses
+        peerInfoMapper: passthroughMapper,
+        validators: { [CAPACITY_NAMESPACE]: capacityValidator },
+        selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
+        logPrefix: 'plusone:dht',
+        datastorePrefix: '/plusone-dht',
+        metricsPrefix: 'plusone_dht',
+      }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        maxInboundDataLength: MAX_GOSSIP_MESSAGE_BYTES,
+        allowedTopics: init.topics,
+        runOnLimitedConnection: false,
+      }),
+    },
+  }) as Promise<PlusoneNode>
+}

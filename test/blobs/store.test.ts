@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict'
+import * as fsp from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import {
+  BlobStore,
+  type BlobStoreFs,
+  blobCidOf,
+  MAX_BLOB_BYTES,
+  parseBlobCid,
+} from '../../src/blobs/index.js'
+import { assertSameBytes, bytesOf, tempDir, tempFiles } from './helpers.js'
+
+const enospc = (): Error =>
+  Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+
+/** A file system whose temp-file writes fail with ENOSPC: a full disk. */
+function fullDisk(): BlobStoreFs {
+  return {
+    ...fsp,
+    open: (async (...args: Parameters<typeof fsp.open>) => {
+      const handle = await fsp.open(...args)
+      if (!String(args[0]).includes('.tmp')) return handle
+      return new Proxy(handle, {
+        get(target, prop) {
+          if (prop === 'writev' || prop === 'write') return async () => Promise.reject(enospc())
+          const value: unknown = Reflect.get(target, prop)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    }) as typeof fsp.open,
+  }
+}
+
+async function blobFiles(store: BlobStore): Promise<string[]> {
+  const out: string[] = []
+  for await (const name of store.list()) out.push(name)
+  return out
+}
+
+describe('BlobStore', () => {
+  it('round-trips bytes under their raw sha256 CIDv1, and put is idempotent', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path })
+    const bytes = bytesOf(300_000)
+    const cid = await store.put(bytes)
+    assert.equal(cid.version, 1)
+    assert.equal(cid.code, 0x55)
+    assert.equal(cid.multihash.code, 0x12)
+    assert.ok(cid.equals(blobCidOf(bytes)))
+    assertSameBytes(await store.get(cid), bytes)
+    assertSameBytes(await store.get(cid, { verify: true }), bytes)
+    assert.equal(await store.has(cid), true)
+    assert.equal(await store.size(cid), bytes.byteLength)
+
+    const again = await store.put(bytes)
+    assert.ok(again.equals(cid))
+    assert.deepEqual(await blobFiles(store), [cid.toString()])
+    assert.deepEqual(await tempFiles(store), [])
+
+    const empty = await store.put(new Uint8Array(0))
+    assertSameBytes(await store.get(empty), new Uint8Array(0))
+  })
+
+  it('streams a byte range in bounded chunks', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path })
+    const bytes = bytesOf(100_000)
+    const cid = await store.put(bytes)
+    const chunks: Uint8Array[] = []
+    for await (const chunk of store.read(cid, { offset: 1_000, length: 50_000, chunkBytes: 8_192 })) {
+      assert.ok(chunk.byteLength <= 8_192)
+      chunks.push(chunk)
+    }
+    assertSameBytes(Buffer.concat(chunks), bytes.subarray(1_000, 51_000))
+  })
+
+  it('deletes, and reports a missing blob as BlobNotFoundError', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path })
+    const cid = await store.put(bytesOf(10))
+    assert.equal(await store.delete(cid), true)
+    assert.equal(await store.delete(cid), false)
+    assert.equal(await store.has(cid), false)
+    await assert.rejects(store.get(cid), { name: 'BlobNotFoundError' })
+    await assert.rejects(store.size(cid), { name: 'BlobNotFoundError' })
+    await assert.rejects(store.openFile(cid), { name: 'BlobNotFoundError' })
+  })
+
+  it('refuses a blob over the size limit', async () => {
+    await using dir = await tempDir()
+    assert.equal(MAX_BLOB_BYTES, 64 * 1024 * 1024)
+    const store = await BlobStore.open({ dataDir: dir.path, maxBlobBytes: 1_000 })
+    await assert.rejects(store.put(bytesOf(1_001)), { name: 'BlobTooLargeError' })
+    const writer = await store.writer()
+    writer.write(bytesOf(600))
+    assert.throws(() => writer.write(bytesOf(600)), { name: 'BlobTooLargeError' })
+    await writer.abort()
+    assert.deepEqual(await tempFiles(store), [])
+  })
+
+  it('detects a blob damaged on disk when verifying', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path })
+    const bytes = bytesOf(5_000)
+    const cid = await store.put(bytes)
+    const shard = (await readdir(store.dir)).find((d) => d !== '.tmp')!
+    const damaged = Uint8Array.from(bytes)
+    damaged[4_321]! ^= 1
+    await writeFile(join(store.dir, shard, cid.toString()), damaged)
+    await assert.rejects(store.get(cid, { verify: true }), { name: 'BlobHashMismatchError' })
+  })
+
+  it('a full disk gives BlobStoreFullError and leaves nothing behind', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path, fs: fullDisk() })
+    const bytes = bytesOf(70_000)
+    await assert.rejects(store.put(bytes), { name: 'BlobStoreFullError' })
+    assert.equal(await store.has(blobCidOf(bytes)), false)
+    assert.deepEqual(await tempFiles(store), [])
+    assert.deepEqual(await blobFiles(store), [])
+  })
+
+  it('a crash mid-write leaves no partial blob visible, and reopening sweeps the temp file', async () => {
+    await using dir = await tempDir()
+    const bytes = bytesOf(200_000)
+    const cid = blobCidOf(bytes)
+    const store = await BlobStore.open({ dataDir: dir.path })
+    const writer = await store.writer()
+    writer.write(bytes.subarray(0, 100_000))
+    await writer.drain()
+    // The process "dies" here: no commit, no abort.
+    assert.equal(await store.has(cid), false)
+    assert.deepEqual(await blobFiles(store), [])
+    assert.equal((await tempFiles(store)).length, 1)
+
+    const reopened = await BlobStore.open({ dataDir: dir.path })
+    assert.deepEqual(await tempFiles(reopened), [])
+    assert.equal(await reopened.has(cid), false)
+    await writer.abort() // releases the dead writer's file descriptor; its file is already gone
+    assert.ok((await reopened.put(bytes)).equals(cid))
+    assertSameBytes(await reopened.get(cid, { verify: true }), bytes)
+  })
+
+  it('a failure at the final rename leaves nothing visible', async () => {
+    await using dir = await tempDir()
+    const fs: BlobStoreFs = { ...fsp, rename: async () => Promise.reject(new Error('EIO: simulated crash')) }
+    const store = await BlobStore.open({ dataDir: dir.path, fs })
+    const bytes = bytesOf(1_000)
+    await assert.rejects(store.put(bytes), /EIO/)
+    assert.equal(await store.has(blobCidOf(bytes)), false)
+    assert.deepEqual(await tempFiles(store), [])
+  })
+})
+
+describe('parseBlobCid', () => {
+  it('accepts a raw sha256 CIDv1 as string, bytes or CID', () => {
+    const cid = blobCidOf(bytesOf(3))
+    assert.ok(parseBlobCid(cid.toString()).equals(cid))
+    assert.ok(parseBlobCid(cid.bytes).equals(cid))
+    assert.ok(parseBlobCid(cid).equals(cid))
+  })
+
+  it('rejects anything else with InvalidBlobCidError', () => {
+    const digest = blobCidOf(bytesOf(3)).multihash
+    const hostile: Array<string | Uint8Array | CID> = [
+      '',
+      'not a cid',
+      'x'.repeat(10_000),
+      new Uint8Array(1_000),
+      new Uint8Array([1, 2, 3]),
+      CID.createV0(digest as Parameters<typeof CID.createV0>[0]).toString(), // v0 (dag-pb)
+      CID.createV1(0x70, digest).toString(), // dag-pb codec
+      CID.createV1(0x55, Digest.create(0x13, new Uint8Array(64))).toString(), // sha512
+      CID.createV1(0x55, Digest.create(0x12, new Uint8Array(20))), // short digest
+    ]
+    for (const input of hostile) assert.throws(() => parseBlobCid(input), { name: 'InvalidBlobCidError' })
+  })
+})
