@@ -1,0 +1,17 @@
+;; Writes the 32-byte seed, then the input, to the output; reports progress.
+(module
+  (import "plusone" "input_len" (func $input_len (result i32)))
+  (import "plusone" "input_read" (func $input_read (param i32 i32 i32) (result i32)))
+  (import "plusone" "output_write" (func $output_write (param i32 i32)))
+  (import "plusone" "seed" (func $seed (param i32)))
+  (import "plusone" "progress" (func $progress (param i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (result i32)
+    (local $n i32)
+    (call $seed (i32.const 0))
+    (call $output_write (i32.const 0) (i32.const 32))
+    (call $progress (i32.const 500))
+    (local.set $n (call $input_read (i32.const 64) (i32.const 0) (call $input_len)))
+    (call $output_write (i32.const 64) (local.get $n))
+    (call $progress (i32.const 1000))
+    (i32.const 0)))

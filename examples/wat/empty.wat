@@ -1,0 +1,4 @@
+;; Does nothing and succeeds: measures pool overhead.
+(module
+  (memory (export "memory") 1)
+  (func (export "run") (result i32) (i32.const 0)))

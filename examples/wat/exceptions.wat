@@ -1,0 +1,4 @@
+(module
+  (tag $oops)
+  (memory (export "memory") 1)
+  (func (export "run") (result i32) (throw $oops)))

@@ -1,0 +1,15 @@
+;; Naive recursive Fibonacci of n (input u32), 8-byte result: the call-heavy worst case for metering.
+(module
+  (import "plusone" "input_read" (func $input_read (param i32 i32 i32) (result i32)))
+  (import "plusone" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (func $fib (param $n i32) (result i64)
+    (if (result i64) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (i64.extend_i32_u (local.get $n)))
+      (else (i64.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "run") (result i32)
+    (drop (call $input_read (i32.const 0) (i32.const 0) (i32.const 4)))
+    (i64.store (i32.const 8) (call $fib (i32.load (i32.const 0))))
+    (call $output_write (i32.const 8) (i32.const 8))
+    (i32.const 0)))

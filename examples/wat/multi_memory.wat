@@ -1,0 +1,4 @@
+(module
+  (memory (export "memory") 1)
+  (memory $two 1)
+  (func (export "run") (result i32) (i32.const 0)))

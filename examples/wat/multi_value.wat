@@ -1,0 +1,25 @@
+;; Multi-value results, early return from nested blocks, br_table and a table call.
+(module
+  (import "plusone" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (type $pair (func (param i32) (result i32 i32)))
+  (table 2 funcref)
+  (elem (i32.const 0) $swapish $swapish)
+  (func $swapish (type $pair)
+    (block $out
+      (block $a
+        (br_table $a $out (local.get 0)))
+      (return (i32.const 1) (i32.const 2)))
+    (i32.const 3) (i32.const 4))
+  (func (export "run") (result i32)
+    (local $a i32) (local $b i32)
+    (call $swapish (i32.const 0))
+    (local.set $b) (local.set $a)
+    (i32.store (i32.const 0) (local.get $a))
+    (i32.store (i32.const 4) (local.get $b))
+    (call_indirect (type $pair) (i32.const 1) (i32.const 1))
+    (local.set $b) (local.set $a)
+    (i32.store (i32.const 8) (local.get $a))
+    (i32.store (i32.const 12) (local.get $b))
+    (call $output_write (i32.const 0) (i32.const 16))
+    (i32.const 0)))

@@ -1,0 +1,231 @@
+/**
+ * Pieces of the metering rewriter (see meter.ts): its constants, the types and helper functions
+ * it appends to a module, and the pre-pass that finds pure leaf functions.
+ */
+import { type Reader, Writer } from './binary.js'
+import { isNumericValtype, VALTYPE_I32, VALTYPE_I64, valtypeProblem } from './features.js'
+import { InvalidModuleError, type ParsedModule } from './parse.js'
+
+/** Virtual stack bytes available to a task's call chain. Workers get 8× this as a real stack. */
+export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
+/** Fuel charged per 64 KiB page obtained with memory.grow. */
+export const FUEL_PER_GROWN_PAGE = 1024
+/** memory.fill/copy/init charge one fuel per this many bytes (as a shift). */
+export const BULK_BYTES_PER_FUEL_SHIFT = 6
+/** flags global bit set just before the trap of a failed memory.grow. */
+export const FLAG_OUT_OF_MEMORY = 1
+
+export interface MeterGlobals {
+  fuel: number
+  stack: number
+  flags: number
+}
+
+/** Types the rewriter adds (for helpers and multi-value wrapper blocks), appended after the module's own. */
+export class TypeTable {
+  readonly added: { params: number[]; results: number[] }[] = []
+  private readonly index = new Map<string, number>()
+  constructor(private readonly base: number) {}
+  get(params: number[], results: number[]): number {
+    const key = `${params.join(',')}:${results.join(',')}`
+    let idx = this.index.get(key)
+    if (idx === undefined) {
+      idx = this.base + this.added.length
+      this.added.push({ params, results })
+      this.index.set(key, idx)
+    }
+    return idx
+  }
+}
+
+/** Helper functions the rewriter adds after the module's own functions. */
+export class Helpers {
+  readonly added: { typeIdx: number; body: Uint8Array }[] = []
+  private readonly byKey = new Map<string, number>()
+  constructor(
+    private readonly base: number,
+    private readonly types: TypeTable,
+    private readonly g: MeterGlobals,
+  ) {}
+
+  private make(key: string, params: number[], results: number[], body: (w: Writer) => void): number {
+    let idx = this.byKey.get(key)
+    if (idx !== undefined) return idx
+    idx = this.base + this.added.length
+    const w = new Writer(64)
+    body(w)
+    this.added.push({ typeIdx: this.types.get(params, results), body: w.result() })
+    this.byKey.set(key, idx)
+    return idx
+  }
+
+  /** (dst, src|value, len) -> (): charge len >> shift, then run the bulk operation `op`. */
+  bulk(key: string, op: number[]): number {
+    const I = VALTYPE_I32
+    return this.make(key, [I, I, I], [], (w) => {
+      w.bytes(Uint8Array.of(1, 1, VALTYPE_I64)) // one i64 local, index 3
+      w.bytes(
+        Uint8Array.of(0x23, ...leb(this.g.fuel), 0x20, 2, 0x41, BULK_BYTES_PER_FUEL_SHIFT, 0x76, 0xad, 0x7d),
+      )
+      emitFuelCheckTail(w, this.g.fuel, 3)
+      w.bytes(Uint8Array.of(0x20, 0, 0x20, 1, 0x20, 2, ...op, 0x0b))
+    })
+  }
+
+  /** (delta) -> old pages: grow, turn failure into out_of_memory, then charge per page. */
+  grow(): number {
+    return this.make('grow', [VALTYPE_I32], [VALTYPE_I32], (w) => {
+      w.bytes(Uint8Array.of(2, 1, VALTYPE_I64, 1, VALTYPE_I32)) // locals: 1 i64 (idx 1), 1 i32 (idx 2)
+      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if; flags = 1; unreachable; end
+      w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
+      w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...leb(this.g.flags), 0x00, 0x0b))
+      // fuel -= delta * FUEL_PER_GROWN_PAGE
+      w.bytes(Uint8Array.of(0x23, ...leb(this.g.fuel), 0x20, 0, 0xad, 0x42))
+      w.s64(FUEL_PER_GROWN_PAGE)
+      w.bytes(Uint8Array.of(0x7e, 0x7d))
+      emitFuelCheckTail(w, this.g.fuel, 1)
+      w.bytes(Uint8Array.of(0x20, 2, 0x0b))
+    })
+  }
+}
+
+export function leb(v: number): number[] {
+  const out: number[] = []
+  let x = v >>> 0
+  do {
+    let b = x & 0x7f
+    x >>>= 7
+    if (x !== 0) b |= 0x80
+    out.push(b)
+  } while (x !== 0)
+  return out
+}
+
+/** After `fuel - cost` is on the stack: local.tee t; global.set fuel; trap if t < 0. */
+export function emitFuelCheckTail(w: Writer, fuel: number, tmp: number): void {
+  w.bytes(
+    Uint8Array.of(
+      0x22,
+      ...leb(tmp),
+      0x24,
+      ...leb(fuel),
+      0x20,
+      ...leb(tmp),
+      0x42,
+      0,
+      0x53,
+      0x04,
+      0x40,
+      0x00,
+      0x0b,
+    ),
+  )
+}
+
+/** Unmetered leaves have at most this many locals and instructions (so a frame under ~100 KiB). */
+const MAX_LEAF_LOCALS = 1024
+const MAX_LEAF_INSTRUCTIONS = 8192
+
+/** Host functions that do not touch the fuel global, so leaves calling them stay unmetered. */
+const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort', 'plusone.input_len', 'plusone.seed', 'plusone.progress'])
+
+export function scanLeaf(m: ParsedModule, b: Reader): number {
+  const groups = b.u32()
+  let locals = 0
+  for (let i = 0; i < groups; i++) {
+    locals += b.u32()
+    b.u8()
+  }
+  // Leaves skip the stack budget, so their frames must be small: bound locals and size.
+  if (locals > MAX_LEAF_LOCALS) return -1
+  let depth = 0
+  let cost = 0
+  for (;;) {
+    const op = b.u8()
+    if (++cost > MAX_LEAF_INSTRUCTIONS) return -1
+    if (op === 0x02 || op === 0x04) {
+      readBlockType(b, m.types)
+      depth++
+    } else if (op === 0x0b) {
+      if (depth-- === 0) return cost
+    } else if (op === 0x10) {
+      // host functions that neither charge fuel nor call back may be called from a leaf
+      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return -1
+    } else if (op === 0x03 || op === 0x11 || op === 0x40) {
+      return -1
+    } else if (op === 0x0c || op === 0x0d || (op >= 0x20 && op <= 0x24) || op === 0x3f) {
+      b.u32()
+    } else if (op === 0x0e) {
+      const n = b.u32()
+      if (n > b.end - b.pos) return -1
+      for (let i = 0; i <= n; i++) b.u32()
+    } else if (op === 0x1c) {
+      b.u32()
+      b.u8()
+    } else if (op >= 0x28 && op <= 0x3e) {
+      b.u32()
+      b.u32()
+    } else if (op === 0x41) b.skipSigned(32)
+    else if (op === 0x42) b.skipSigned(64)
+    else if (op === 0x43) b.skip(4)
+    else if (op === 0x44) b.skip(8)
+    else if (op === 0xfc) {
+      const sub = b.u32()
+      if (sub === 9 || sub === 13) b.u32()
+      else if (sub === 12 || sub === 14) {
+        b.u32()
+        b.u32()
+      } else if (sub > 7) return -1
+    } else if (
+      !(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4))
+    )
+      return -1
+  }
+}
+
+/** Reads a block type; returns its arity packed as `params << 16 | results`. */
+export function readBlockType(b: Reader, types: readonly { params: number[]; results: number[] }[]): number {
+  const first = b.bytes[b.pos]
+  if (first === 0x40) {
+    b.pos++
+    return 0
+  }
+  if (first !== undefined && isNumericValtype(first)) {
+    b.pos++
+    return 1
+  }
+  if (first !== undefined && first >= 0x40 && first < 0x80)
+    throw new InvalidModuleError(valtypeProblem(first))
+  const t = types[b.s33()]
+  if (!t) throw new InvalidModuleError('uses a block with an undefined type')
+  return (Math.min(t.params.length, 0x7fff) << 16) | Math.min(t.results.length, 0xffff)
+}
+
+/**
+ * Operand-stack effect (pushes − pops) of every opcode whose effect is fixed; control
+ * instructions, calls and 0xFC-prefixed ones are handled by the rewriter itself.
+ */
+export const STACK_DELTA: Int8Array = (() => {
+  const d = new Int8Array(256)
+  const set = (from: number, to: number, v: number) => d.fill(v, from, to + 1)
+  set(0x1a, 0x1a, -1) // drop
+  set(0x1b, 0x1c, -2) // select
+  set(0x20, 0x20, 1) // local.get
+  set(0x21, 0x21, -1) // local.set
+  set(0x23, 0x23, 1) // global.get
+  set(0x24, 0x24, -1) // global.set
+  set(0x36, 0x3e, -2) // stores
+  set(0x3f, 0x3f, 1) // memory.size
+  set(0x41, 0x44, 1) // constants
+  for (const [from, to] of [
+    [0x46, 0x4f],
+    [0x51, 0x5a],
+    [0x5b, 0x66],
+    [0x6a, 0x78],
+    [0x7c, 0x8a],
+    [0x92, 0x98],
+    [0xa0, 0xa6],
+  ] as const)
+    set(from, to, -1) // binary operators and comparisons
+  return d
+})()
