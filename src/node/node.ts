@@ -3,7 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { ComponentLogger, ConnectionEncrypter, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
@@ -45,35 +45,61 @@ export interface NodeInit {
 }
 
 /**
- * Wraps noise so every failed handshake is reported: with pnet a peer holding another key (or
- * none) fails here, and the operator should see those refusals rather than silence.
+ * Reports every connection that fails before encryption is established. With pnet, a peer
+ * holding another key (or none) garbles the handshake after the protector, usually already in
+ * multistream-select, so the protector marks each stream it protects and the encrypter marks the
+ * ones it secures: a protected stream that closes unsecured was a refused handshake. Without
+ * pnet, a failed noise handshake is reported directly. The operator sees refusals, not silence.
  */
-function observedNoise(
-  onFail: NodeInit['onRefusedHandshake'],
-): (components: { logger: ComponentLogger }) => ConnectionEncrypter {
-  const factory = noise()
-  return (components) => {
-    // biome-ignore lint/suspicious/noExplicitAny: noise's component type is internal to the package
-    const inner = factory(components as any)
-    return {
-      protocol: inner.protocol,
-      secureInbound: async (conn, opts) => {
-        try {
-          return await inner.secureInbound(conn, opts)
-        } catch (err) {
-          onFail?.('inbound', err as Error)
-          throw err
+class HandshakeObserver {
+  private readonly secured = new WeakSet<object>()
+
+  constructor(private readonly onFail: NodeInit['onRefusedHandshake']) {}
+
+  noise(): (components: { logger: ComponentLogger }) => ConnectionEncrypter {
+    const factory = noise()
+    return (components) => {
+      // biome-ignore lint/suspicious/noExplicitAny: noise's component type is internal to the package
+      const inner = factory(components as any)
+      const wrap =
+        (direction: 'inbound' | 'outbound', fn: ConnectionEncrypter['secureInbound']) =>
+        async (...args: Parameters<ConnectionEncrypter['secureInbound']>) => {
+          try {
+            const out = await fn.apply(inner, args)
+            this.secured.add(args[0])
+            return out
+          } catch (err) {
+            this.onFail?.(direction, err as Error)
+            this.secured.add(args[0]) // reported once
+            throw err
+          }
         }
-      },
-      secureOutbound: async (conn, opts) => {
-        try {
-          return await inner.secureOutbound(conn, opts)
-        } catch (err) {
-          onFail?.('outbound', err as Error)
-          throw err
-        }
-      },
-    } as ConnectionEncrypter
+      return {
+        protocol: inner.protocol,
+        secureInbound: wrap('inbound', inner.secureInbound),
+        secureOutbound: wrap('outbound', inner.secureOutbound),
+      } as ConnectionEncrypter
+    }
+  }
+
+  protector(psk: Uint8Array): () => ConnectionProtector {
+    const factory = preSharedKey({ psk })
+    return () => {
+      const inner = factory()
+      return {
+        protect: async (connection, options) => {
+          const stream = await inner.protect(connection, options)
+          stream.addEventListener('close', (evt) => {
+            if (!this.secured.has(stream)) {
+              this.secured.add(stream)
+              const err = evt.error ?? new Error('connection closed during the handshake')
+              this.onFail?.(connection.direction === 'inbound' ? 'inbound' : 'outbound', err)
+            }
+          })
+          return stream
+        },
+      }
+    }
   }
 }
 
@@ -86,13 +112,14 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   if (init.mdns ?? true) {
     peerDiscovery.push(mdns({ serviceTag: init.swarmKey == null ? 'plusone' : 'plusone-private' }))
   }
+  const observer = new HandshakeObserver(init.onRefusedHandshake)
   return createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'] },
     transports: [tcp()],
-    connectionEncrypters: [observedNoise(init.onRefusedHandshake)],
+    connectionEncrypters: [observer.noise()],
     streamMuxers: [yamux()],
-    connectionProtector: init.swarmKey == null ? undefined : preSharedKey({ psk: init.swarmKey }),
+    connectionProtector: init.swarmKey == null ? undefined : observer.protector(init.swarmKey),
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
       maxIncomingPendingConnections: 50,

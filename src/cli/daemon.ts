@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto'
+import { readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ApiServer } from '../api/server.js'
+import { nodeRoutes } from '../api/routes.js'
+import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
+import { startDaemon } from '../daemon/index.js'
+import { acquireLock, parseSwarmKey, readIdentity } from '../node/index.js'
+import {
+  CliError,
+  type Command,
+  DATA_DIR_OPTION,
+  nonNegative,
+  parse,
+  positiveInt,
+  UsageError,
+} from './common.js'
+import { help, writePrivateFile } from './node-commands.js'
+
+/** SIGINT/SIGTERM stop the daemon within this long, cleanly or not. */
+const STOP_DEADLINE_MS = 5_000
+
+const OPTIONS = {
+  ...DATA_DIR_OPTION,
+  listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
+  'swarm-key': { type: 'string' },
+  'no-mdns': { type: 'boolean' },
+  api: { type: 'string' },
+  cpus: { type: 'string' },
+  memory: { type: 'string' },
+  price: { type: 'string' },
+  'max-tasks': { type: 'string' },
+  'idle-only': { type: 'boolean' },
+  'credit-limit': { type: 'string' },
+} as const
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'run the plusone node: join the mesh, offer capacity, serve the control API',
+  help: `Usage: plusone daemon [options]
+
+Starts the node: libp2p (tcp, noise, yamux, kad-dht on /plusone/kad/1.0.0, gossipsub,
+mDNS), publishes this machine's capacity in the DHT and serves the control API on
+127.0.0.1 (address and token in <data-dir>/api.json, mode 0600). Flags override
+<data-dir>/config.json. Ctrl-C stops it cleanly.
+
+Options:
+      --listen MA          libp2p listen multiaddr, repeatable (default /ip4/0.0.0.0/tcp/4101)
+      --bootstrap MA       peer to join through (/ip4/../tcp/../p2p/ID), repeatable
+      --swarm-key FILE     join only the private swarm of this key (see plusone swarm-key)
+      --no-mdns            do not look for peers on the LAN
+      --api HOST:PORT      control API address (default 127.0.0.1:0, a free port)
+      --cpus N             cores offered to tasks (default: cores - 1)
+      --memory MB          memory offered to tasks, MiB (default: a quarter of RAM)
+      --price P            ask, credits per Gfuel (default 1)
+      --max-tasks N        tasks at once (default: --cpus)
+      --idle-only          pause bidding while this machine is busy
+      --credit-limit C     decline submitters more than C credits in debt (default 100)
+      --data-dir D         data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
+`,
+  async run(argv) {
+    const { values } = parse('daemon', argv, OPTIONS)
+    if (values.help) return help(daemonCommand)
+    const dataDir = resolveDataDir(values['data-dir'])
+    const file = await readConfig(dataDir)
+    const config: Config = validateConfig(
+      {
+        ...file,
+        listen: values.listen ?? file.listen,
+        bootstrap: values.bootstrap ?? file.bootstrap,
+        swarmKeyFile: values['swarm-key'] ?? file.swarmKeyFile,
+        mdns: values['no-mdns'] === true ? false : file.mdns,
+        api: values.api ?? file.api,
+        cpus: positiveInt('--cpus', values.cpus) ?? file.cpus,
+        memoryMB: positiveInt('--memory', values.memory) ?? file.memoryMB,
+        price: nonNegative('--price', values.price) ?? file.price,
+        maxTasks:
+          positiveInt('--max-tasks', values['max-tasks']) ??
+          positiveInt('--cpus', values.cpus) ??
+          file.maxTasks,
+        idleOnly: values['idle-only'] === true || file.idleOnly,
+        creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
+      },
+      'flags',
+    )
+    const privateKey = await readIdentity(dataDir)
+    let swarmKey: Uint8Array | undefined
+    if (config.swarmKeyFile != null) {
+      let bytes: Uint8Array
+      try {
+        bytes = await readFile(config.swarmKeyFile)
+      } catch (err) {
+        throw new CliError(`cannot read swarm key ${config.swarmKeyFile}: ${(err as Error).message}`)
+      }
+      swarmKey = parseSwarmKey(bytes, config.swarmKeyFile)
+    }
+    const [host, portText] = splitHostPort(config.api)
+    const lock = await acquireLock(dataDir)
+    const say = (line: string): void => {
+      process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+    }
+    let daemon: Awaited<ReturnType<typeof startDaemon>>
+    try {
+      daemon = await startDaemon({ dataDir, config, privateKey, swarmKey, log: say })
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+    const token = randomBytes(32).toString('hex')
+    const api = new ApiServer({ host, port: Number(portText), token, routes: nodeRoutes(daemon) })
+    let url: string
+    try {
+      url = await api.start()
+    } catch (err) {
+      await daemon.stop()
+      await lock.release()
+      throw new CliError(`cannot serve the control API on ${config.api}: ${(err as Error).message}`)
+    }
+    const apiFile = join(dataDir, API_FILE)
+    await writePrivateFile(apiFile, `${JSON.stringify({ url, token, pid: process.pid }, null, 2)}\n`)
+
+    const peerId = daemon.node.peerId.toString()
+    say(`plusone daemon ${peerId}`)
+    say(swarmKey == null ? 'network: public plusone mesh' : `network: private swarm (${config.swarmKeyFile})`)
+    for (const a of daemon.node.getMultiaddrs()) say(`listening on ${a.toString()}`)
+    say(`control API ${url} (token in ${apiFile})`)
+
+    await new Promise<void>((resolve) => {
+      let stopping = false
+      const onSignal = (signal: string): void => {
+        if (stopping) return
+        stopping = true
+        say(`${signal}: stopping`)
+        const force = setTimeout(() => {
+          say('did not stop within 5 s; exiting anyway')
+          process.exit(1)
+        }, STOP_DEADLINE_MS)
+        force.unref()
+        void (async () => {
+          await api.stop().catch(() => {})
+          await daemon.stop().catch(() => {})
+          await unlink(apiFile).catch(() => {})
+          await lock.release()
+          clearTimeout(force)
+          resolve()
+        })()
+      }
+      process.once('SIGINT', () => onSignal('SIGINT'))
+      process.once('SIGTERM', () => onSignal('SIGTERM'))
+    })
+    say('stopped')
+    return 0
+  },
+}
+
+function splitHostPort(value: string): [string, string] {
+  const i = value.lastIndexOf(':')
+  if (i <= 0) throw new UsageError(`--api must be HOST:PORT, got "${value}"`)
+  return [value.slice(0, i).replace(/^\[|\]$/g, ''), value.slice(i + 1)]
+}

@@ -1,0 +1,179 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CONFIG_FILE, defaultConfig, readConfig, resolveDataDir, writeConfig } from '../config.js'
+import { loadOrCreateIdentity, newSwarmKey, readIdentity } from '../node/index.js'
+import type { NodeJson, PeerInfoJson } from '../api/routes.js'
+import { ApiClient, readApiInfo } from './client.js'
+import { type Command, DATA_DIR_OPTION, parse, printJson, table } from './common.js'
+
+const DATA_DIR_HELP = `      --data-dir D   data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)`
+
+export const initCommand: Command = {
+  name: 'init',
+  summary: 'create the data directory with a new identity and a config file',
+  help: `Usage: plusone init [--data-dir D]
+
+Creates the data directory with an Ed25519 identity (identity.key, mode 0600) and a
+config file (config.json). Running it again keeps the existing identity and config.
+
+Options:
+${DATA_DIR_HELP}
+`,
+  async run(argv) {
+    const { values } = parse('init', argv, DATA_DIR_OPTION)
+    if (values.help) return help(initCommand)
+    const dataDir = resolveDataDir(values['data-dir'])
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    const { key, created } = await loadOrCreateIdentity(dataDir)
+    let configNote = 'kept'
+    try {
+      await readConfig(dataDir)
+    } catch (err) {
+      if (!(err as Error).message.startsWith('no config')) throw err
+      await writeConfig(dataDir, defaultConfig())
+      configNote = 'created'
+    }
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    console.log(`data directory ${dataDir}`)
+    console.log(`identity ${created ? 'created' : 'kept'}: ${peerIdFromPrivateKey(key).toString()}`)
+    console.log(`config ${configNote}: ${join(dataDir, CONFIG_FILE)}`)
+    return 0
+  },
+}
+
+export const idCommand: Command = {
+  name: 'id',
+  summary: "print this node's peer id (and its addresses while the daemon runs)",
+  help: `Usage: plusone id [--json] [--data-dir D]
+
+Prints the peer id from the identity file; works with the daemon stopped. While the
+daemon runs it also prints the listen addresses, as /ip4/.../tcp/.../p2p/<id>.
+
+Options:
+      --json         print {"peerId": "...", "addresses": [...]}
+${DATA_DIR_HELP}
+`,
+  async run(argv) {
+    const { values } = parse('id', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    if (values.help) return help(idCommand)
+    const dataDir = resolveDataDir(values['data-dir'])
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const peerId = peerIdFromPrivateKey(await readIdentity(dataDir)).toString()
+    let addresses: string[] = []
+    if ((await readApiInfo(dataDir)) != null) {
+      try {
+        const client = await ApiClient.connect(dataDir)
+        const info = await client.json<{ peerId: string; addresses: string[] }>('GET', '/id')
+        addresses = info.addresses.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`))
+      } catch {
+        // the daemon is not running: the peer id alone is still the answer
+      }
+    }
+    if (values.json) printJson({ peerId, addresses })
+    else {
+      console.log(peerId)
+      for (const a of addresses) console.log(a)
+    }
+    return 0
+  },
+}
+
+export const swarmKeyCommand: Command = {
+  name: 'swarm-key',
+  summary: 'print a new pre-shared key for a private swarm',
+  help: `Usage: plusone swarm-key > swarm.key
+
+Prints a new 256-bit pre-shared key in the standard libp2p swarm-key format. Give the
+same file to every member: plusone daemon --swarm-key swarm.key. Peers without it
+cannot connect at all.
+`,
+  async run(argv) {
+    const { values } = parse('swarm-key', argv, {})
+    if (values.help) return help(swarmKeyCommand)
+    process.stdout.write(`${new TextDecoder().decode(newSwarmKey())}\n`)
+    return 0
+  },
+}
+
+export const peersCommand: Command = {
+  name: 'peers',
+  summary: 'list connected peers with their addresses and latency',
+  help: `Usage: plusone peers [--json] [--data-dir D]
+
+Lists the peers this daemon is connected to. JSON: [{"peerId", "addresses", "latencyMs"}].
+
+Options:
+      --json         print JSON
+${DATA_DIR_HELP}
+`,
+  async run(argv) {
+    const { values } = parse('peers', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    if (values.help) return help(peersCommand)
+    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+    const peers = await client.json<PeerInfoJson[]>('GET', '/peers')
+    if (values.json) printJson(peers)
+    else if (peers.length === 0) console.log('no peers connected')
+    else
+      console.log(
+        table(
+          ['PEER', 'LATENCY', 'ADDRESS'],
+          peers.map((p) => [
+            p.peerId,
+            p.latencyMs == null ? '-' : `${p.latencyMs} ms`,
+            p.addresses.join(' '),
+          ]),
+        ),
+      )
+    return 0
+  },
+}
+
+export const nodesCommand: Command = {
+  name: 'nodes',
+  summary: 'list the capacity records of nodes found through the DHT',
+  help: `Usage: plusone nodes [--json] [--data-dir D]
+
+Finds executors through the DHT (providers of the runtime capability, plus connected
+peers) and prints each one's signed capacity record: cores, memory, price and expiry.
+JSON: [{"peerId", "cores", "memoryMB", "price", "maxTasks", "features", "expiresAt", "self"}].
+
+Options:
+      --json         print JSON
+${DATA_DIR_HELP}
+`,
+  async run(argv) {
+    const { values } = parse('nodes', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    if (values.help) return help(nodesCommand)
+    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+    const nodes = await client.json<NodeJson[]>('GET', '/nodes')
+    if (values.json) printJson(nodes)
+    else if (nodes.length === 0) console.log('no capacity records found yet (the DHT may still be forming)')
+    else
+      console.log(
+        table(
+          ['PEER', 'CORES', 'MEMORY', 'PRICE', 'EXPIRES'],
+          nodes.map((n) => [
+            n.self ? `${n.peerId} (self)` : n.peerId,
+            String(n.cores),
+            `${n.memoryMB} MiB`,
+            `${n.price}/Gfuel`,
+            n.expiresAt,
+          ]),
+        ),
+      )
+    return 0
+  },
+}
+
+export function help(cmd: Command): number {
+  process.stdout.write(cmd.help)
+  return 0
+}
+
+/** Writes a file readable only by its owner, atomically. */
+export async function writePrivateFile(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, content, { mode: 0o600 })
+  const { rename } = await import('node:fs/promises')
+  await rename(tmp, path)
+}

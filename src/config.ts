@@ -1,0 +1,142 @@
+/**
+ * The one place where settings are merged: defaults < `<dataDir>/config.json` < environment <
+ * command-line flags. Everything is validated here so the rest of the code can trust it.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { availableParallelism, homedir, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const CONFIG_FILE = 'config.json'
+export const API_FILE = 'api.json'
+/** Default TCP port for the libp2p listener. */
+export const DEFAULT_P2P_PORT = 4101
+
+export class ConfigError extends Error {
+  static name = 'ConfigError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+/** What the operator controls. Prices are credits per Gfuel (10^9 fuel units). */
+export interface Config {
+  /** libp2p listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/4101'] */
+  listen: string[]
+  /** Multiaddrs (with /p2p/ ids) of peers to join through. @default [] */
+  bootstrap: string[]
+  /** Path of a swarm key file; when set the node joins only that private swarm. */
+  swarmKeyFile?: string
+  /** Find peers on the LAN with mDNS. @default true */
+  mdns: boolean
+  /** Control API address (HOST:PORT); loopback unless the operator says otherwise. @default '127.0.0.1:0' */
+  api: string
+  /** Cores offered to tasks. @default cores − 1 (at least 1) */
+  cpus: number
+  /** Memory offered to tasks, MiB. @default a quarter of the machine's memory */
+  memoryMB: number
+  /** Ask in credits per Gfuel. @default 1 */
+  price: number
+  /** Concurrent tasks. @default cpus */
+  maxTasks: number
+  /** Pause bidding while the machine's own load is high. @default false */
+  idleOnly: boolean
+  /** How far into debt a submitter may go before this node declines its tasks. @default 100 */
+  creditLimit: number
+}
+
+export function defaultConfig(): Config {
+  const cpus = Math.max(1, availableParallelism() - 1)
+  return {
+    listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
+    bootstrap: [],
+    mdns: true,
+    api: '127.0.0.1:0',
+    cpus,
+    memoryMB: Math.max(64, Math.floor(totalmem() / 4 / 2 ** 20)),
+    price: 1,
+    maxTasks: cpus,
+    idleOnly: false,
+    creditLimit: 100,
+  }
+}
+
+/** The data directory: the flag, else `PLUSONE_DATA_DIR`, else `~/.plusone`. */
+export function resolveDataDir(flag?: string): string {
+  return resolve(flag ?? process.env.PLUSONE_DATA_DIR ?? join(homedir(), '.plusone'))
+}
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new ConfigError(message)
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string')
+}
+
+/** Validates a merged config; throws ConfigError naming the bad field. */
+export function validateConfig(c: Config, source: string): Config {
+  check(
+    isStringArray(c.listen) && c.listen.length > 0,
+    `${source}: "listen" must be a non-empty list of multiaddrs`,
+  )
+  check(isStringArray(c.bootstrap), `${source}: "bootstrap" must be a list of multiaddrs`)
+  check(typeof c.mdns === 'boolean', `${source}: "mdns" must be true or false`)
+  check(
+    typeof c.api === 'string' && /^[^:\s]+:\d{1,5}$/.test(c.api),
+    `${source}: "api" must be HOST:PORT, e.g. 127.0.0.1:5101`,
+  )
+  check(
+    Number.isInteger(c.cpus) && c.cpus >= 1 && c.cpus <= 1024,
+    `${source}: "cpus" must be a whole number ≥ 1`,
+  )
+  check(Number.isInteger(c.memoryMB) && c.memoryMB >= 16, `${source}: "memoryMB" must be a whole number ≥ 16`)
+  check(Number.isFinite(c.price) && c.price >= 0, `${source}: "price" must be a number ≥ 0`)
+  check(Number.isInteger(c.maxTasks) && c.maxTasks >= 0, `${source}: "maxTasks" must be a whole number ≥ 0`)
+  check(typeof c.idleOnly === 'boolean', `${source}: "idleOnly" must be true or false`)
+  check(Number.isFinite(c.creditLimit) && c.creditLimit >= 0, `${source}: "creditLimit" must be a number ≥ 0`)
+  check(
+    c.swarmKeyFile == null || typeof c.swarmKeyFile === 'string',
+    `${source}: "swarmKeyFile" must be a path`,
+  )
+  return c
+}
+
+/** Reads `<dataDir>/config.json` over the defaults; a clear error when it is missing or corrupt. */
+export async function readConfig(dataDir: string): Promise<Config> {
+  const file = join(dataDir, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(`no config at ${file}: run "plusone init --data-dir ${dataDir}" first`)
+    }
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(
+      `${file} is not valid JSON (${(err as Error).message}); fix it, or delete it and run "plusone init" for defaults`,
+    )
+  }
+  if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${file} must hold a JSON object`)
+  }
+  const known = new Set(Object.keys(defaultConfig()).concat('swarmKeyFile'))
+  for (const k of Object.keys(parsed)) {
+    if (!known.has(k)) throw new ConfigError(`${file}: unknown setting "${k}"`)
+  }
+  return validateConfig({ ...defaultConfig(), ...(parsed as Partial<Config>) }, file)
+}
+
+export async function writeConfig(dataDir: string, config: Config): Promise<void> {
+  await writeFile(join(dataDir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 })
+}
+
+/** Converts a credits-per-Gfuel price to the integer micro-credits used on the wire. */
+export function toMicroCredits(credits: number): number {
+  return Math.round(credits * 1e6)
+}
