@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../api/server.js'
+import { ledgerRoutes } from '../api/ledger-routes.js'
+import { marketRoutes } from '../api/market-routes.js'
 import { nodeRoutes } from '../api/routes.js'
 import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
 import { startDaemon } from '../daemon/index.js'
@@ -33,7 +35,10 @@ const OPTIONS = {
   'max-tasks': { type: 'string' },
   'idle-only': { type: 'boolean' },
   'credit-limit': { type: 'string' },
+  fault: { type: 'string' },
 } as const
+
+const FAULTS = ['wrong-output', 'collude', 'silent', 'slow'] as const
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -57,6 +62,10 @@ Options:
       --max-tasks N        tasks at once (default: --cpus)
       --idle-only          pause bidding while this machine is busy
       --credit-limit C     decline submitters more than C credits in debt (default 100)
+      --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
+                           wrong-output (a wrong answer of its own), collude (the same wrong
+                           answer as every other colluder), silent (win awards, never answer),
+                           slow (answer after the deadline)
       --data-dir D         data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
   async run(argv) {
@@ -84,6 +93,10 @@ Options:
       },
       'flags',
     )
+    const fault = values.fault
+    if (fault != null && !(FAULTS as readonly string[]).includes(fault)) {
+      throw new UsageError(`--fault must be one of ${FAULTS.join(', ')}`)
+    }
     const privateKey = await readIdentity(dataDir)
     let swarmKey: Uint8Array | undefined
     if (config.swarmKeyFile != null) {
@@ -102,13 +115,29 @@ Options:
     }
     let daemon: Awaited<ReturnType<typeof startDaemon>>
     try {
-      daemon = await startDaemon({ dataDir, config, privateKey, swarmKey, log: say })
+      daemon = await startDaemon({
+        dataDir,
+        config,
+        privateKey,
+        swarmKey,
+        log: say,
+        fault: fault as (typeof FAULTS)[number] | undefined,
+      })
     } catch (err) {
       await lock.release()
       throw err
     }
     const token = randomBytes(32).toString('hex')
-    const api = new ApiServer({ host, port: Number(portText), token, routes: nodeRoutes(daemon) })
+    const api = new ApiServer({
+      host,
+      port: Number(portText),
+      token,
+      routes: [
+        ...nodeRoutes(daemon),
+        ...marketRoutes(daemon.market),
+        ...ledgerRoutes(daemon.ledger, daemon.settlement, daemon.node.peerId.toString(), config.creditLimit),
+      ],
+    })
     let url: string
     try {
       url = await api.start()
@@ -125,6 +154,7 @@ Options:
     say(swarmKey == null ? 'network: public plusone mesh' : `network: private swarm (${config.swarmKeyFile})`)
     for (const a of daemon.node.getMultiaddrs()) say(`listening on ${a.toString()}`)
     say(`control API ${url} (token in ${apiFile})`)
+    if (fault != null) say(`FAULT INJECTION: this node answers tasks with fault "${fault}" (a testing aid)`)
 
     await new Promise<void>((resolve) => {
       let stopping = false

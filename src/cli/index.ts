@@ -6,6 +6,15 @@ import { VERSION } from '../version.js'
 import { CliError, type Command, UsageError } from './common.js'
 import { daemonCommand } from './daemon.js'
 import { demoCommand } from './demo.js'
+import { ledgerCommand } from './ledger-command.js'
+import {
+  cancelCommand,
+  jobsCommand,
+  resultCommand,
+  statusCommand,
+  submitCommand,
+  tasksCommand,
+} from './market-commands.js'
 import { idCommand, initCommand, nodesCommand, peersCommand, swarmKeyCommand } from './node-commands.js'
 import { runCommand } from './run.js'
 
@@ -23,6 +32,13 @@ export const COMMANDS: Command[] = [
   daemonCommand,
   peersCommand,
   nodesCommand,
+  submitCommand,
+  statusCommand,
+  resultCommand,
+  tasksCommand,
+  jobsCommand,
+  cancelCommand,
+  ledgerCommand,
   runCmd,
   demoCommand,
 ]

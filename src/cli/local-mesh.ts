@@ -29,6 +29,8 @@ export class LocalMesh {
     private readonly size: number,
     private readonly say: (line: string) => void,
     private readonly extraArgs: string[] = [],
+    /** The CLI entry to run daemons with. @default this process's own entry */
+    private readonly bin: string = process.argv[1],
   ) {}
 
   async start(): Promise<void> {
@@ -39,9 +41,9 @@ export class LocalMesh {
     this.say(`private swarm in ${this.root} (fresh swarm key)`)
     for (let i = 0; i < this.size; i++) {
       const dataDir = join(this.root, `node${i}`)
-      await runToEnd(['init', '--data-dir', dataDir])
+      await runToEnd(this.bin, ['init', '--data-dir', dataDir])
       const bootstrap = this.nodes.slice(0, 2).flatMap((n) => ['--bootstrap', n.address])
-      const node = await startDaemonProcess(dataDir, [
+      const node = await startDaemonProcess(this.bin, dataDir, [
         '--listen',
         '/ip4/127.0.0.1/tcp/0',
         '--no-mdns',
@@ -71,9 +73,9 @@ export class LocalMesh {
   }
 }
 
-function runToEnd(args: string[]): Promise<void> {
+function runToEnd(bin: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [process.argv[1], ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     let err = ''
     child.stderr.on('data', (d) => {
       err += d
@@ -84,8 +86,8 @@ function runToEnd(args: string[]): Promise<void> {
   })
 }
 
-function startDaemonProcess(dataDir: string, args: string[]): Promise<LocalNode> {
-  const child = spawn(process.execPath, [process.argv[1], 'daemon', '--data-dir', dataDir, ...args], {
+function startDaemonProcess(bin: string, dataDir: string, args: string[]): Promise<LocalNode> {
+  const child = spawn(process.execPath, [bin, 'daemon', '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

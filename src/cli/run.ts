@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DEFAULT_LIMITS, MAX_FUEL, outcomeHash, runTask, type TaskLimits } from '../runtime/index.js'
+import { UsageError } from './common.js'
 
 const HELP = `Usage: plusone run MODULE.wasm [options]
 
@@ -34,15 +35,7 @@ const FUEL_SUFFIXES: Record<string, bigint> = {
   t: 1_000_000_000_000n,
 }
 
-class UsageError extends Error {
-  static override name = 'UsageError'
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
-
-function parseFuel(s: string): bigint {
+export function parseFuel(s: string): bigint {
   const m = /^(\d+)([kmgt]?)$/i.exec(s.trim())
   if (!m) throw new UsageError(`--fuel must be a whole number, optionally with k, M, G or T (got "${s}")`)
   const fuel = BigInt(m[1]!) * FUEL_SUFFIXES[m[2]!.toLowerCase()]!

@@ -5,6 +5,7 @@
  * exercise exactly what users run.
  */
 import { mkdir } from 'node:fs/promises'
+import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
@@ -12,7 +13,9 @@ import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
 import { type Config, toMicroCredits } from '../config.js'
 import { createNode, type PlusoneNode } from '../node/index.js'
+import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
+import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
 import { RuntimePool } from '../runtime/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { VERSION } from '../version.js'
@@ -37,6 +40,10 @@ export interface DaemonInit {
   log?: (line: string) => void
   /** Capacity record lifetime; tests shorten it. */
   capacityTtlMs?: number
+  /** Testing aid: make this node misbehave as an executor (see `plusone daemon --help`). */
+  fault?: Fault
+  /** Market settings beyond the operator's config (tests shorten windows). */
+  market?: Omit<MarketInit, 'executor'>
 }
 
 export interface Daemon {
@@ -48,6 +55,9 @@ export interface Daemon {
   readonly blobStore: BlobStore
   readonly blobs: BlobService
   readonly runtime: RuntimePool
+  readonly market: Market
+  readonly ledger: Ledger
+  readonly settlement: SettlementService
   /** Handshakes refused since start (peers with another swarm key, or none). */
   readonly refusedHandshakes: () => number
   stop(): Promise<void>
@@ -61,6 +71,14 @@ export function offerFrom(config: Config): Offer {
     price: toMicroCredits(config.price),
     maxTasks: config.maxTasks,
   }
+}
+
+/**
+ * Idle-only: the machine counts as busy when its 1-minute load exceeds half its cores, beyond
+ * the load this node's own tasks may add (`cpus`).
+ */
+function machineBusy(cpus: number): boolean {
+  return loadavg()[0] > availableParallelism() / 2 + cpus
 }
 
 /** Starts every part of a daemon; on failure, whatever started is stopped again. */
@@ -87,6 +105,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       bootstrap: config.bootstrap,
       swarmKey: init.swarmKey,
       mdns: config.mdns,
+      topics: [TASKS_TOPIC, RECEIPTS_TOPIC],
       onRefusedHandshake: (direction, err) => {
         refused++
         say(
@@ -121,6 +140,74 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     capacity.start()
     stops.push(() => capacity.stop())
 
+    const ledger = await Ledger.open({ store: levelLedgerStore(store.sublevel('ledger')) })
+    const settlement = new SettlementService({
+      privateKey: init.privateKey,
+      pubsub: node.services.pubsub,
+      ledger,
+      logger,
+    })
+    settlement.start()
+    stops.push(() => settlement.stop())
+    const creditLimit = BigInt(toMicroCredits(config.creditLimit))
+
+    const market = new Market(
+      {
+        peerId: node.peerId,
+        privateKey: init.privateKey,
+        registrar: node,
+        dialer: node,
+        pubsub: node.services.pubsub,
+        blobStore,
+        blobs,
+        runtime,
+        db: store.sublevel('market'),
+        capacity,
+        logger,
+      },
+      {
+        // reputation first, then price and latency
+        rankBids: (bids) =>
+          [...bids].sort(
+            (a, b) =>
+              ledger.reputation(b.peer).score - ledger.reputation(a.peer).score ||
+              a.price - b.price ||
+              a.latencyMs - b.latencyMs,
+          ),
+        // one award per IPv4 /24 or IPv6 /48 on the public network; a private swarm's members are known
+        maxAwardsPerPrefix: init.swarmKey == null ? 1 : undefined,
+        onSettled: (s) => {
+          settlement
+            .settle(
+              s.taskId,
+              s.jobId,
+              s.executors.map((e) => ({
+                peer: e.peer,
+                verdict: e.verdict,
+                fuelUsed: BigInt(e.fuelUsed),
+                pricePerGfuel: BigInt(e.price),
+              })),
+            )
+            .catch((err: Error) => say(`settling ${s.taskId} failed: ${err.message}`))
+        },
+        ...init.market,
+        executor: {
+          admit: (submitter) => {
+            if (!ledger.canAfford(submitter, creditLimit)) return 'the submitter is over our credit limit'
+            if (config.idleOnly && machineBusy(config.cpus)) return 'this machine is busy (idle-only)'
+            return undefined
+          },
+          enabled: config.maxTasks > 0,
+          maxTasks: config.maxTasks,
+          memoryMB: config.memoryMB,
+          price: toMicroCredits(config.price),
+          fault: init.fault,
+        },
+      },
+    )
+    await market.start()
+    stops.push(() => market.stop())
+
     let stopped: Promise<void> | undefined
     return {
       dataDir,
@@ -131,6 +218,9 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       blobStore,
       blobs,
       runtime,
+      market,
+      ledger,
+      settlement,
       refusedHandshakes: () => refused,
       stop: () => {
         stopped ??= stopAll()

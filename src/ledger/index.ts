@@ -76,3 +76,11 @@ export {
   verifyReceipt,
 } from './receipt.js'
 export { type LedgerStore, MemoryLedgerStore } from './store.js'
+export {
+  type ExecutorSettlement,
+  levelLedgerStore,
+  RECEIPTS_TOPIC,
+  type SettlementComponents,
+  SettlementService,
+  type SettlementStats,
+} from './settlement.js'

@@ -10,6 +10,12 @@ describe('a private swarm', () => {
   before(async () => {
     swarm = await createMesh(3, { swarmKey: newSwarmKey(), log: (_i, line) => refusals.push(line) })
     await Promise.all(swarm.daemons.map((d) => connectedTo(d, 1)))
+    await swarm.daemons[0].node.services.ping.ping(swarm.daemons[2].node.peerId)
+    assert.deepEqual(
+      swarm.daemons.map((d) => d.refusedHandshakes()),
+      [0, 0, 0],
+      'members holding the key never count each other as refused',
+    )
   })
   after(async () => {
     await swarm?.stop()

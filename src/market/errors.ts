@@ -1,0 +1,62 @@
+/** A task spec is malformed or out of range. */
+export class InvalidTaskSpecError extends Error {
+  static name = 'InvalidTaskSpecError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidTaskSpecError'
+  }
+}
+
+/** A gossiped announcement was refused (oversize, malformed, unsigned, forged or expired). */
+export class InvalidAnnouncementError extends Error {
+  static name = 'InvalidAnnouncementError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidAnnouncementError'
+  }
+}
+
+/** A result claim was refused (malformed, forged, inconsistent). */
+export class InvalidClaimError extends Error {
+  static name = 'InvalidClaimError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidClaimError'
+  }
+}
+
+/** A job or task id this node does not know. */
+export class UnknownTaskError extends Error {
+  static name = 'UnknownTaskError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'UnknownTaskError'
+  }
+}
+
+/** `result()` on a task that has no accepted output (yet). */
+export class NoResultError extends Error {
+  static name = 'NoResultError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'NoResultError'
+  }
+}
+
+/** The market is not started, or stopped while an operation waited. */
+export class MarketStoppedError extends Error {
+  static name = 'MarketStoppedError'
+  constructor(message = 'the market is not running') {
+    super(message)
+    this.name = 'MarketStoppedError'
+  }
+}
+
+/** A job request that cannot become tasks (no inputs, bad limits). */
+export class InvalidJobError extends Error {
+  static name = 'InvalidJobError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidJobError'
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The executor side: decide with the policy, bid, and run only what was awarded.
+ *
+ * Announcements this node could run but has no free slot for wait in a bounded queue and are bid
+ * on when a slot frees, so a busy mesh pulls work instead of the submitter re-announcing it.
+ */
+import { createHash } from 'node:crypto'
+import type { Logger, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { MAX_MODULE_BYTES } from '../runtime/index.js'
+import { Bid, BidReply, ClaimAck } from '../pb/market.js'
+import { ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
+import type { BlobCid } from '../blobs/index.js'
+import { type ExecutorPolicy, type MarketComponents, type MarketEvent, TASKS_TOPIC } from './types.js'
+import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL, request } from './wire.js'
+
+/** Announcements kept waiting for a free slot. */
+export const MAX_CANDIDATES = 1024
+/** Task ids remembered as executed, never bid on again. */
+export const MAX_EXECUTED_IDS = 20_000
+/** How long a bid waits for the submitter's reply. */
+export const BID_REPLY_TIMEOUT_MS = 5_000
+/** Largest input an executor fetches. */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024
+const CLAIM_ATTEMPTS = 3
+const FETCH_ATTEMPTS = 5
+const FETCH_BACKOFF_MS = 25
+/** First-round announcements are bid on with a probability that expects this many bids per replica. */
+export const BID_OVERSUBSCRIPTION = 2
+const MIB = 1024 * 1024
+
+export interface ExecutorStats {
+  executed: number
+  bidsSent: number
+  awardsWon: number
+  claimsSent: number
+}
+
+export class Executor {
+  private readonly candidates = new Map<string, VerifiedAnnouncement>()
+  private readonly executedIds = new Set<string>()
+  private readonly bidding = new Set<string>()
+  private readonly running = new Map<string, AbortController>()
+  private readonly policy: Required<Omit<ExecutorPolicy, 'fault' | 'admit'>> &
+    Pick<ExecutorPolicy, 'fault' | 'admit'>
+  private readonly self: string
+  private shutdown = new AbortController()
+  readonly stats: ExecutorStats = { executed: 0, bidsSent: 0, awardsWon: 0, claimsSent: 0 }
+
+  constructor(
+    private readonly components: MarketComponents,
+    policy: ExecutorPolicy,
+    private readonly log: Logger,
+    private readonly emit: (e: MarketEvent) => void,
+  ) {
+    this.self = components.peerId.toString()
+    this.policy = {
+      enabled: policy.enabled ?? true,
+      maxTasks: policy.maxTasks ?? 1,
+      memoryMB: policy.memoryMB ?? 256,
+      price: policy.price ?? 0,
+      fault: policy.fault,
+      admit: policy.admit,
+    }
+  }
+
+  start(): void {
+    this.shutdown = new AbortController()
+  }
+
+  stop(): void {
+    this.shutdown.abort()
+    for (const c of this.running.values()) c.abort()
+    this.candidates.clear()
+  }
+
+  private get busy(): number {
+    return this.bidding.size + this.running.size
+  }
+
+  /** Why this node would not run the task, or undefined when it would. */
+  refusal(a: VerifiedAnnouncement): string | undefined {
+    const { spec } = a
+    if (!this.policy.enabled) return 'not executing'
+    if (spec.submitter === this.self) return 'own task'
+    if (spec.memoryBytes > this.policy.memoryMB * MIB) return 'needs more memory than offered'
+    if (spec.maxPrice < this.policy.price) return 'max price below our ask'
+    if (this.executedIds.has(a.taskId)) return 'already executed'
+    return this.policy.admit?.(spec.submitter)
+  }
+
+  /** A verified, admitted announcement arrived. */
+  onAnnouncement(a: VerifiedAnnouncement): void {
+    if (a.cancelled) {
+      this.candidates.delete(a.taskId)
+      const run = this.running.get(a.taskId)
+      if (run != null) {
+        run.abort(new Error('cancelled by the submitter'))
+        this.emit({ type: 'dropped', taskId: a.taskId, reason: 'cancelled by the submitter' })
+      }
+      return
+    }
+    if (this.refusal(a) !== undefined || this.bidding.has(a.taskId) || this.running.has(a.taskId)) return
+    // On a first round, leave some tasks to the others: fewer bid streams, same choice for the
+    // submitter. Later rounds (re-announcements, reissues) are bid on by everyone who can.
+    if (a.round <= 1 && Math.random() >= this.bidProbability(a.spec.replicas)) return
+    if (this.candidates.has(a.taskId)) {
+      this.candidates.set(a.taskId, a)
+      return
+    }
+    if (this.candidates.size >= MAX_CANDIDATES) {
+      const oldest = this.candidates.keys().next().value
+      if (oldest !== undefined) this.candidates.delete(oldest)
+    }
+    this.candidates.set(a.taskId, a)
+    this.pump()
+  }
+
+  private bidProbability(replicas: number): number {
+    const subscribers = this.components.pubsub.getSubscribers?.(TASKS_TOPIC).length
+    if (subscribers == null) return 1
+    // the submitter is among the subscribers
+    return Math.min(1, (BID_OVERSUBSCRIPTION * replicas) / Math.max(1, subscribers - 1))
+  }
+
+  /** Bids on waiting candidates while slots are free. */
+  private pump(): void {
+    const now = Date.now()
+    while (this.busy < this.policy.maxTasks && !this.shutdown.signal.aborted) {
+      const next = this.candidates.entries().next().value
+      if (next === undefined) return
+      const [taskId, a] = next
+      this.candidates.delete(taskId)
+      if (a.spec.expiresAt <= now || this.refusal(a) !== undefined) continue
+      this.bidding.add(taskId)
+      void this.bid(a).finally(() => {
+        this.bidding.delete(taskId)
+        this.pump()
+      })
+    }
+  }
+
+  private async bid(a: VerifiedAnnouncement): Promise<void> {
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)])
+    const submitter = peerIdFromString(a.spec.submitter)
+    let reply: BidReply
+    try {
+      this.stats.bidsSent++
+      const body = Bid.encode({
+        taskId: ab(a.taskIdBytes),
+        round: a.round,
+        price: this.policy.price,
+        freeSlots: Math.max(0, this.policy.maxTasks - this.busy),
+        memoryMb: this.policy.memoryMB,
+      })
+      reply = BidReply.decode(
+        await request(this.components.dialer, submitter, BID_PROTOCOL, body, MAX_REPLY_BYTES, signal),
+      )
+    } catch (err) {
+      this.log('bid on %s to %p failed: %s', a.taskId, submitter, (err as Error).message)
+      return
+    }
+    if (reply.decision !== BidReply.Decision.AWARD) {
+      this.log.trace('bid on %s declined: %s', a.taskId, reply.reason)
+      return
+    }
+    this.stats.awardsWon++
+    this.executedIds.add(a.taskId)
+    if (this.executedIds.size > MAX_EXECUTED_IDS) {
+      const oldest = this.executedIds.values().next().value
+      if (oldest !== undefined) this.executedIds.delete(oldest)
+    }
+    const controller = new AbortController()
+    this.running.set(a.taskId, controller)
+    this.bidding.delete(a.taskId)
+    try {
+      await this.execute(a, submitter, reply, AbortSignal.any([controller.signal, this.shutdown.signal]))
+    } catch (err) {
+      this.log('task %s: %s', a.taskId, (err as Error).message)
+    } finally {
+      this.running.delete(a.taskId)
+    }
+  }
+
+  /** Fetches a blob from the submitter, retrying (a busy holder answers BUSY) until the deadline. */
+  private async fetch(
+    cid: BlobCid,
+    holder: PeerId,
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.components.blobs.fetch(cid, { holders: [holder], maxBytes, signal })
+        return await this.components.blobStore.get(cid)
+      } catch (err) {
+        if (signal.aborted || attempt >= FETCH_ATTEMPTS) throw err
+        const backoffMs = FETCH_BACKOFF_MS * 2 ** attempt * (0.5 + Math.random())
+        await delayUntil(Date.now() + backoffMs, signal)
+      }
+    }
+  }
+
+  private async execute(
+    a: VerifiedAnnouncement,
+    submitter: PeerId,
+    award: BidReply,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { spec } = a
+    const fault = this.policy.fault
+    if (fault === 'silent') return
+    const deadlineAt = award.deadlineAt
+    const runSignal = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, deadlineAt - Date.now()))])
+    const { blobStore } = this.components
+    const inline =
+      award.input.byteLength > 0 && equal(digestBytes(award.input), spec.inputCid.multihash.digest)
+    const [module, input] = await Promise.all([
+      this.fetch(spec.moduleCid, submitter, MAX_MODULE_BYTES, runSignal),
+      inline ? award.input : this.fetch(spec.inputCid, submitter, MAX_INPUT_BYTES, runSignal),
+    ])
+    const outcome = await this.components.runtime.run({
+      module,
+      moduleKey: spec.moduleCid.toString(),
+      input,
+      taskId: a.taskIdBytes,
+      limits: { fuel: BigInt(spec.fuel), memoryBytes: spec.memoryBytes, maxOutputBytes: spec.maxOutputBytes },
+      signal: runSignal,
+    })
+    this.stats.executed++
+    this.emit({ type: 'executed', taskId: a.taskId, status: outcome.status })
+    let output = outcome.output
+    if (fault === 'wrong-output') output = digest(`wrong/${this.self}/${a.taskId}`)
+    if (fault === 'collude') output = digest(`collude/${a.taskId}`)
+    const outputCid = await blobStore.put(output)
+    const claim: Claim = {
+      taskId: a.taskId,
+      executor: this.self,
+      status: outcome.status,
+      code: outcome.code,
+      fuelUsed: Number(outcome.fuelUsed),
+      outputHash: outputCid.multihash.digest,
+      outputCid,
+      outputBytes: output.byteLength,
+      resultHash: '',
+    }
+    claim.resultHash = resultHashOf(claim)
+    const signed = await signClaim(this.components.privateKey, claim)
+    if (fault === 'slow') await delayUntil(deadlineAt + 100, signal)
+    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+      try {
+        const reply = await request(
+          this.components.dialer,
+          submitter,
+          RESULT_PROTOCOL,
+          signed,
+          MAX_REPLY_BYTES,
+          AbortSignal.any([signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)]),
+        )
+        const ack = ClaimAck.decode(reply)
+        this.stats.claimsSent++
+        if (!ack.ok) this.log('claim for %s refused: %s', a.taskId, ack.reason)
+        return
+      } catch (err) {
+        if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
+      }
+    }
+  }
+}
+
+function digestBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest())
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}
+
+function digest(text: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(text).digest())
+}
+
+async function delayUntil(at: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, Math.max(0, at - Date.now()))
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t)
+        reject(signal.reason)
+      },
+      { once: true },
+    )
+  })
+}

@@ -1,0 +1,95 @@
+/**
+ * The submitter's journal in the `market` sublevel. Everything is written here before the market
+ * acts on it, so a restart can rebuild every unfinished task (quorum events are replayed into a
+ * fresh QuorumTask, see verification/quorum.ts's determinism contract).
+ *
+ * Keys (values are UTF-8 JSON unless noted):
+ * - `job:<jobId>`                 JobRecord
+ * - `task:<taskId>`               TaskRecord
+ * - `ev:<taskId>:<seq, 8 digits>` a QuorumEvent, in the order it was applied
+ * - `claim:<taskId>:<peerId>`     the SignedClaim bytes as received (raw)
+ */
+import type { Sublevel } from '../store/index.js'
+import type { QuorumEvent } from '../verification/index.js'
+import type { TaskState } from './types.js'
+
+export interface JobRecord {
+  jobId: string
+  createdAt: number
+  tasks: Array<{ taskId: string; input: string }>
+  cancelled?: boolean
+}
+
+export interface TaskRecord {
+  taskId: string
+  jobId: string
+  input: string
+  /** The encoded TaskSpec, base64. */
+  spec: string
+  round: number
+  status: TaskState
+  outputHash?: string
+  outputCid?: string
+  reason?: string
+  createdAt: number
+  finishedAt?: number
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v))
+const parse = <T>(b: Uint8Array): T => JSON.parse(dec.decode(b)) as T
+
+export class Journal {
+  constructor(private readonly db: Sublevel) {}
+
+  async putJob(job: JobRecord, tasks: TaskRecord[]): Promise<void> {
+    await this.db.batch([
+      { type: 'put', key: `job:${job.jobId}`, value: json(job) },
+      ...tasks.map((t) => ({ type: 'put' as const, key: `task:${t.taskId}`, value: json(t) })),
+    ])
+  }
+
+  async updateJob(job: JobRecord): Promise<void> {
+    await this.db.put(`job:${job.jobId}`, json(job))
+  }
+
+  async putTask(task: TaskRecord): Promise<void> {
+    await this.db.put(`task:${task.taskId}`, json(task))
+  }
+
+  async appendEvent(taskId: string, seq: number, event: QuorumEvent): Promise<void> {
+    await this.db.put(`ev:${taskId}:${String(seq).padStart(8, '0')}`, json(event))
+  }
+
+  async putClaim(taskId: string, peer: string, signed: Uint8Array): Promise<void> {
+    await this.db.put(`claim:${taskId}:${peer}`, signed)
+  }
+
+  async jobs(): Promise<JobRecord[]> {
+    const out: JobRecord[] = []
+    for await (const v of this.db.values({ gte: 'job:', lt: 'job;' })) out.push(parse<JobRecord>(v))
+    return out
+  }
+
+  async tasks(): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = []
+    for await (const v of this.db.values({ gte: 'task:', lt: 'task;' })) out.push(parse<TaskRecord>(v))
+    return out
+  }
+
+  async events(taskId: string): Promise<QuorumEvent[]> {
+    const out: QuorumEvent[] = []
+    for await (const v of this.db.values({ gte: `ev:${taskId}:`, lt: `ev:${taskId};` }))
+      out.push(parse<QuorumEvent>(v))
+    return out
+  }
+
+  async claims(taskId: string): Promise<Array<{ peer: string; signed: Uint8Array }>> {
+    const out: Array<{ peer: string; signed: Uint8Array }> = []
+    for await (const [k, v] of this.db.iterator({ gte: `claim:${taskId}:`, lt: `claim:${taskId};` })) {
+      out.push({ peer: k.slice(`claim:${taskId}:`.length), signed: v })
+    }
+    return out
+  }
+}

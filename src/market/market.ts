@@ -1,0 +1,366 @@
+/**
+ * The Market service: wires announcements, bids, executions and claims to the network, and keeps
+ * the submitter's jobs (see index.ts for the contract).
+ */
+import { randomBytes } from 'node:crypto'
+import type { Logger } from '@libp2p/interface'
+import { validateModule } from '../runtime/index.js'
+import { InvalidJobError, MarketStoppedError, NoResultError, UnknownTaskError } from './errors.js'
+import { Executor } from './executor.js'
+import { Journal, type JobRecord, type TaskRecord } from './journal.js'
+import { SeenAnnouncements } from './announce.js'
+import { restoreTask } from './resume.js'
+import {
+  decodeSpec,
+  encodeSpec,
+  MAX_TASK_TTL_MS,
+  NONCE_BYTES,
+  type TaskSpec,
+  taskIdOf,
+  verifyAnnouncement,
+} from './spec.js'
+import { type LiveTask, type Settings, Submitter } from './submitter.js'
+import {
+  type GossipMessage,
+  type JobRequest,
+  type JobState,
+  type JobView,
+  type MarketComponents,
+  type MarketEvent,
+  type MarketInit,
+  type MarketStats,
+  type SubmittedJob,
+  TASKS_TOPIC,
+  type TaskView,
+} from './types.js'
+import { BID_PROTOCOL, MAX_BID_BYTES, MAX_MARKET_STREAMS, RESULT_PROTOCOL, responder } from './wire.js'
+import { MAX_CLAIM_BYTES } from './spec.js'
+
+/** Tasks one job may have. */
+export const MAX_JOB_TASKS = 10_000
+export const MAX_INPUT_NAME_CHARS = 256
+/** How often re-announcements, stuck reports and give-ups are checked. */
+export const TICK_MS = 200
+const MIB = 1024 * 1024
+const MIN_TASK_TTL_MS = 10 * 60 * 1000
+
+export class Market {
+  private readonly log: Logger
+  private readonly journal: Journal
+  private readonly executor: Executor
+  private readonly submitter: Submitter
+  private readonly seen = new SeenAnnouncements()
+  private readonly listeners = new Set<(e: MarketEvent) => void>()
+  private readonly jobs = new Map<string, JobRecord>()
+  private readonly tasks = new Map<string, TaskRecord>()
+  private readonly counters = { announcementsAccepted: 0, announcementsRejected: 0 }
+  private ticker?: NodeJS.Timeout
+  private running = false
+  private readonly onMessage = (evt: CustomEvent<GossipMessage>): void => {
+    void this.onGossip(evt.detail)
+  }
+
+  constructor(
+    private readonly components: MarketComponents,
+    private readonly init: MarketInit = {},
+  ) {
+    this.log = components.logger.forComponent('plusone:market')
+    this.journal = new Journal(components.db)
+    const emit = (e: MarketEvent): void => this.emit(e)
+    this.executor = new Executor(components, init.executor ?? {}, this.log.newScope('executor'), emit)
+    const settings: Settings = {
+      bidWindowMaxMs: init.bidWindowMaxMs ?? 100,
+      bidWindowMinMs: init.bidWindowMinMs ?? 3,
+      giveUpAfterMs: init.giveUpAfterMs ?? 120_000,
+      stuckAfterMs: init.stuckAfterMs ?? 5_000,
+      reannounceMs: init.reannounceMs ?? 1_000,
+      rankBids: init.rankBids,
+      maxAwardsPerPrefix: init.maxAwardsPerPrefix,
+      onSettled: init.onSettled,
+    }
+    this.submitter = new Submitter(
+      components,
+      settings,
+      this.journal,
+      this.log.newScope('submitter'),
+      emit,
+      (r) => this.onFinished(r),
+    )
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    const { registrar, pubsub } = this.components
+    const opts = { maxInboundStreams: MAX_MARKET_STREAMS, maxOutboundStreams: MAX_MARKET_STREAMS }
+    const onError = (err: Error): void => this.log('stream: %s', err.message)
+    const bidTimeoutMs = (this.init.bidWindowMaxMs ?? 100) + 5_000
+    await registrar.handle(
+      BID_PROTOCOL,
+      responder(MAX_BID_BYTES, bidTimeoutMs, (b, c) => this.submitter.onBid(b, c), onError),
+      opts,
+    )
+    await registrar.handle(
+      RESULT_PROTOCOL,
+      responder(MAX_CLAIM_BYTES, 10_000, (b, c) => this.submitter.onClaim(b, c), onError),
+      opts,
+    )
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.subscribe(TASKS_TOPIC)
+    this.executor.start()
+    this.running = true
+    for (const job of await this.journal.jobs()) this.jobs.set(job.jobId, job)
+    for (const task of await this.journal.tasks()) this.tasks.set(task.taskId, task)
+    if (this.init.resume ?? true) {
+      for (const task of this.tasks.values()) {
+        if (task.status !== 'waiting' && task.status !== 'running') continue
+        const specBytes = Buffer.from(task.spec, 'base64')
+        const live = this.submitter.begin(task, decodeSpec(specBytes), new Uint8Array(specBytes))
+        await restoreTask(this.submitter, live, this.journal)
+      }
+    }
+    this.ticker = setInterval(() => this.submitter.tick(), TICK_MS)
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    clearInterval(this.ticker)
+    const { registrar, pubsub } = this.components
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.unsubscribe(TASKS_TOPIC)
+    this.executor.stop()
+    this.submitter.stop()
+    await registrar.unhandle(BID_PROTOCOL)
+    await registrar.unhandle(RESULT_PROTOCOL)
+  }
+
+  /** Subscribes to market events; returns the unsubscribe function. */
+  on(listener: (e: MarketEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(e: MarketEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        this.log.error('listener threw: %s', (err as Error).message)
+      }
+    }
+  }
+
+  private async onGossip(msg: GossipMessage): Promise<void> {
+    if (msg.topic !== TASKS_TOPIC) return
+    const reject = (reason: string, taskId?: string): void => {
+      this.counters.announcementsRejected++
+      this.emit({ type: 'announcement', taskId, accepted: false, reason })
+    }
+    if (msg.type !== 'signed') return reject('unsigned gossip message')
+    let a: Awaited<ReturnType<typeof verifyAnnouncement>>
+    try {
+      a = await verifyAnnouncement(msg.data)
+    } catch (err) {
+      return reject((err as Error).message)
+    }
+    const admission = this.seen.admit(a)
+    if (admission !== 'new') return reject(admission, a.taskId)
+    this.counters.announcementsAccepted++
+    this.emit({ type: 'announcement', taskId: a.taskId, accepted: true })
+    if (this.running) this.executor.onAnnouncement(a)
+  }
+
+  /** Stores the module and inputs as blobs, journals one task per input, and announces them. */
+  async submitJob(req: JobRequest): Promise<SubmittedJob> {
+    if (!this.running) throw new MarketStoppedError()
+    if (req.inputs.length === 0) throw new InvalidJobError('a job needs at least one input')
+    if (req.inputs.length > MAX_JOB_TASKS)
+      throw new InvalidJobError(`a job has at most ${MAX_JOB_TASKS} inputs`)
+    for (const i of req.inputs) {
+      if (i.name.length === 0 || i.name.length > MAX_INPUT_NAME_CHARS)
+        throw new InvalidJobError('input names must be 1–256 characters')
+    }
+    const valid = validateModule(req.module)
+    if (!valid.ok) throw new InvalidJobError(`The module ${valid.error.message}`)
+    const { blobStore, peerId } = this.components
+    const moduleCid = await blobStore.put(req.module)
+    const jobId = randomBytes(8).toString('hex')
+    const now = Date.now()
+    const replicas = req.replicas ?? 3
+    const deadlineMs = req.deadlineMs ?? 30_000
+    const ttl = Math.min(MAX_TASK_TTL_MS, Math.max(MIN_TASK_TTL_MS, 4 * (2 * replicas + 1) * deadlineMs))
+    const records: TaskRecord[] = []
+    const specs: Array<{ spec: TaskSpec; bytes: Uint8Array }> = []
+    for (const input of req.inputs) {
+      const spec: TaskSpec = {
+        moduleCid,
+        inputCid: await blobStore.put(input.bytes),
+        fuel: req.fuel ?? 10_000_000_000,
+        memoryBytes: (req.memoryMB ?? 256) * MIB,
+        maxOutputBytes: req.maxOutputBytes ?? 16 * MIB,
+        replicas,
+        deadlineMs,
+        maxPrice: req.maxPrice ?? Number.MAX_SAFE_INTEGER,
+        jobId,
+        nonce: randomBytes(NONCE_BYTES),
+        submitter: peerId.toString(),
+        createdAt: now,
+        expiresAt: now + ttl,
+      }
+      const bytes = encodeSpec(spec)
+      specs.push({ spec, bytes })
+      records.push({
+        taskId: taskIdOf(bytes).toString(),
+        jobId,
+        input: input.name,
+        spec: Buffer.from(bytes).toString('base64'),
+        round: 0,
+        status: 'waiting',
+        createdAt: now,
+      })
+    }
+    const job: JobRecord = {
+      jobId,
+      createdAt: now,
+      tasks: records.map((r) => ({ taskId: r.taskId, input: r.input })),
+    }
+    await this.journal.putJob(job, records)
+    this.jobs.set(jobId, job)
+    const lives: LiveTask[] = records.map((r, i) => {
+      this.tasks.set(r.taskId, r)
+      return this.submitter.begin(r, specs[i].spec, specs[i].bytes, req.inputs[i].bytes)
+    })
+    await Promise.all(lives.map((l) => this.submitter.start(l)))
+    return { jobId, tasks: job.tasks.map((t) => ({ ...t })) }
+  }
+
+  private onFinished(r: TaskRecord): void {
+    this.emit({ type: 'task', taskId: r.taskId, jobId: r.jobId, status: r.status, reason: r.reason })
+    const job = this.jobs.get(r.jobId)
+    if (job == null) return
+    const view = this.jobStatus(job.jobId)
+    const done = view.tasks.filter((t) => t.status === 'done').length
+    const failed = view.tasks.filter((t) => t.status === 'failed').length
+    this.emit({ type: 'job', jobId: job.jobId, status: view.status, done, failed, total: view.tasks.length })
+  }
+
+  taskStatus(taskId: string): TaskView {
+    const r = this.tasks.get(taskId)
+    if (r == null) throw new UnknownTaskError(`no task ${taskId} was submitted from this node`)
+    const live = this.submitter.live.get(taskId)
+    const snap = live?.quorum.snapshot()
+    const spec = live?.spec ?? decodeSpec(Buffer.from(r.spec, 'base64'))
+    return {
+      taskId,
+      jobId: r.jobId,
+      input: r.input,
+      status: r.status,
+      outputHash: r.outputHash,
+      outputCid: r.outputCid,
+      reason: r.reason,
+      waiting: live == null ? undefined : this.submitter.waiting(live),
+      replicas: spec.replicas,
+      awarded: snap?.awarded.length ?? 0,
+      claims: live?.claims.size ?? 0,
+      bidders: live?.bidders.size ?? 0,
+      createdAt: r.createdAt,
+      finishedAt: r.finishedAt,
+    }
+  }
+
+  jobStatus(jobId: string): JobView {
+    const job = this.jobs.get(jobId)
+    if (job == null) throw new UnknownTaskError(`no job ${jobId} was submitted from this node`)
+    const tasks = job.tasks.map((t) => {
+      const r = this.tasks.get(t.taskId)
+      return { taskId: t.taskId, input: t.input, status: r?.status ?? 'waiting', outputHash: r?.outputHash }
+    })
+    const finished = tasks.every(
+      (t) => t.status === 'done' || t.status === 'failed' || t.status === 'cancelled',
+    )
+    let status: JobState = 'running'
+    if (job.cancelled === true) status = 'cancelled'
+    else if (finished) {
+      if (tasks.every((t) => t.status === 'done')) status = 'done'
+      else status = tasks.some((t) => t.status === 'failed') ? 'failed' : 'cancelled'
+    }
+    const reasons: string[] = []
+    if (status === 'running') {
+      for (const t of tasks) {
+        const live = this.submitter.live.get(t.taskId)
+        const w = live == null ? undefined : this.submitter.waiting(live)
+        if (w !== undefined) reasons.push(w)
+      }
+    }
+    const waiting =
+      reasons.length === 0
+        ? undefined
+        : reasons.length === 1
+          ? reasons[0]
+          : `${reasons.length} tasks waiting; first: ${reasons[0]}`
+    return { jobId, status, tasks, waiting, createdAt: job.createdAt }
+  }
+
+  listJobs(): JobView[] {
+    return [...this.jobs.keys()].map((id) => this.jobStatus(id))
+  }
+
+  listTasks(): TaskView[] {
+    return [...this.tasks.keys()].map((id) => this.taskStatus(id))
+  }
+
+  /** The accepted output of a task. */
+  async result(taskId: string): Promise<Uint8Array> {
+    const r = this.tasks.get(taskId)
+    if (r == null) throw new UnknownTaskError(`no task ${taskId} was submitted from this node`)
+    if (r.status !== 'done' || r.outputCid == null)
+      throw new NoResultError(`task ${taskId} is ${r.status}; it has no result`)
+    const { parseBlobCid } = await import('../blobs/index.js')
+    return this.components.blobStore.get(parseBlobCid(r.outputCid))
+  }
+
+  /** Cancels a job (every unfinished task) or one task: no more announcing or awarding; executors drop it. */
+  async cancel(id: string): Promise<void> {
+    const job = this.jobs.get(id)
+    if (job != null) {
+      job.cancelled = true
+      await this.journal.updateJob(job)
+      await Promise.all(job.tasks.map((t) => this.cancelTask(t.taskId)))
+      return
+    }
+    if (!this.tasks.has(id)) throw new UnknownTaskError(`no job or task ${id} was submitted from this node`)
+    await this.cancelTask(id)
+  }
+
+  private async cancelTask(taskId: string): Promise<void> {
+    const live = this.submitter.live.get(taskId)
+    if (live != null) await this.submitter.cancel(live)
+  }
+
+  /** Resolves once the job is no longer running (done, failed or cancelled). */
+  async waitForJob(jobId: string, options: { signal?: AbortSignal } = {}): Promise<JobView> {
+    const now = this.jobStatus(jobId)
+    if (now.status !== 'running') return now
+    return new Promise<JobView>((resolve, reject) => {
+      const off = this.on((e) => {
+        if (e.type !== 'job' || e.jobId !== jobId || e.status === 'running') return
+        cleanup()
+        resolve(this.jobStatus(jobId))
+      })
+      const onAbort = (): void => {
+        cleanup()
+        reject(options.signal?.reason)
+      }
+      const cleanup = (): void => {
+        off()
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      if (options.signal?.aborted === true) return onAbort()
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  stats(): MarketStats {
+    return { ...this.executor.stats, ...this.counters, liveTasks: this.submitter.live.size }
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Resume after a restart: rebuild an unfinished task from the journal by replaying its quorum
+ * events into a fresh QuorumTask (deterministic, see verification/quorum.ts), then carry on —
+ * restart deadline timers for executors still running, re-check an output whose check was
+ * interrupted, and re-announce if awards are still wanted.
+ */
+import type { QuorumDecision } from '../verification/index.js'
+import { InvalidClaimError } from './errors.js'
+import type { Journal } from './journal.js'
+import { verifyClaim } from './spec.js'
+import type { LiveTask, Submitter } from './submitter.js'
+
+export async function restoreTask(submitter: Submitter, live: LiveTask, journal: Journal): Promise<void> {
+  const id = live.record.taskId
+  for (const { peer, signed } of await journal.claims(id)) {
+    try {
+      live.claims.set(peer, await verifyClaim(signed, peer))
+    } catch (err) {
+      if (!(err instanceof InvalidClaimError)) throw err
+    }
+  }
+  let fetching: string | undefined
+  const scan = (decisions: QuorumDecision[]): void => {
+    for (const d of decisions) if (d.type === 'fetchOutput') fetching = d.peer
+  }
+  scan(live.quorum.start())
+  for (const event of await journal.events(id)) {
+    if (event.type === 'outputChecked') fetching = undefined
+    scan(live.quorum.apply(event))
+    live.seq++
+  }
+  const snap = live.quorum.snapshot()
+  live.need = snap.pendingAwards
+  live.awardees = snap.awarded.map((peer) => ({ peer }))
+  await submitter.resumeLive(live, fetching)
+}

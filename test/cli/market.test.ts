@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import { LocalMesh } from '../../src/cli/local-mesh.js'
+import { BIN, cli, until } from './helpers.js'
+
+const PRIMES = fileURLToPath(new URL('../../../examples/build/primes.wasm', import.meta.url))
+
+interface JobJson {
+  jobId: string
+  status: string
+  tasks: Array<{ taskId: string; input: string; status: string; outputHash?: string; output?: string | null }>
+  waiting?: string
+}
+
+describe('submitting jobs with the CLI to a mesh of real daemons', () => {
+  const mesh = new LocalMesh(4, () => {}, ['--memory', '1024', '--max-tasks', '2'], BIN)
+  let work: string
+  let dir: string
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'plusone-submit-'))
+    await mkdir(join(work, 'in'))
+    for (let i = 0; i < 4; i++)
+      await writeFile(join(work, 'in', `r${i}.txt`), `${i * 20000} ${(i + 1) * 20000}`)
+    await mesh.start()
+    dir = mesh.nodes[0].dataDir
+    // the submitter must know the executors before the first job
+    await until('capacity records of all 4 nodes', async () => {
+      const r = await cli(['nodes', '--json', '--data-dir', dir])
+      return JSON.parse(r.stdout).length >= 4 ? true : undefined
+    })
+  })
+  after(async () => {
+    await mesh.stop()
+    await rm(work, { recursive: true, force: true })
+  })
+
+  it('submit --wait --json --out runs every input on 3 replicas and writes outputs a local run agrees with', async () => {
+    const out = join(work, 'out')
+    const r = await cli([
+      'submit',
+      PRIMES,
+      '--inputs',
+      join(work, 'in'),
+      '--replicas',
+      '3',
+      '--wait',
+      '--json',
+      '--out',
+      out,
+      '--data-dir',
+      dir,
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    const job = JSON.parse(r.stdout) as JobJson
+    assert.match(job.jobId, /\S+/)
+    assert.equal(job.tasks.length, 4)
+    for (const t of job.tasks) {
+      assert.equal(t.status, 'done')
+      assert.match(t.outputHash ?? '', /^[0-9a-z]+$/i)
+      assert.equal(t.output, join(out, t.input))
+      const local = await cli([
+        'run',
+        PRIMES,
+        '--input',
+        join(work, 'in', t.input),
+        '-o',
+        join(work, `local-${t.input}`),
+      ])
+      assert.equal(local.code, 0, local.stderr)
+      assert.deepEqual(await readFile(join(out, t.input)), await readFile(join(work, `local-${t.input}`)))
+    }
+
+    const status = JSON.parse(
+      (await cli(['status', job.jobId, '--json', '--data-dir', dir])).stdout,
+    ) as JobJson
+    assert.equal(status.status, 'done')
+    assert.deepEqual(status.tasks.map((t) => t.taskId).sort(), job.tasks.map((t) => t.taskId).sort())
+
+    const task = job.tasks[0]
+    const taskStatus = JSON.parse((await cli(['status', task.taskId, '--json', '--data-dir', dir])).stdout)
+    assert.equal(taskStatus.status, 'done')
+    const file = join(work, 'result.bin')
+    assert.equal((await cli(['result', task.taskId, '-o', file, '--data-dir', dir])).code, 0)
+    assert.deepEqual(await readFile(file), await readFile(join(out, task.input)))
+
+    const jobs = JSON.parse((await cli(['jobs', '--json', '--data-dir', dir])).stdout) as JobJson[]
+    assert.ok(jobs.some((j) => j.jobId === job.jobId))
+    const tasks = JSON.parse((await cli(['tasks', '--json', '--data-dir', dir])).stdout) as Array<{
+      taskId: string
+    }>
+    assert.ok(job.tasks.every((t) => tasks.some((x) => x.taskId === t.taskId)))
+  })
+
+  it('a task nobody can run says why it waits, and cancel stops it', async () => {
+    const r = await cli([
+      'submit',
+      PRIMES,
+      '--input',
+      join(work, 'in', 'r0.txt'),
+      '--memory',
+      '4096',
+      '--data-dir',
+      dir,
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    const jobId = r.stdout.trim()
+    const waiting = await until('a waiting explanation', async () => {
+      const s = JSON.parse((await cli(['status', jobId, '--json', '--data-dir', dir])).stdout) as JobJson
+      return s.waiting?.includes('memory') ? s.waiting : undefined
+    })
+    assert.match(waiting, /0 of 3 known nodes offer 4 GiB of memory/)
+    const c = await cli(['cancel', jobId, '--data-dir', dir])
+    assert.equal(c.code, 0, c.stderr)
+    const s = JSON.parse((await cli(['status', jobId, '--json', '--data-dir', dir])).stdout) as JobJson
+    assert.equal(s.status, 'cancelled')
+  })
+
+  it('bad usage and unknown ids give one line and a non-zero exit code', async () => {
+    const both = await cli(['submit', PRIMES, '--input', 'a', '--inputs', 'b', '--data-dir', dir])
+    assert.equal(both.code, 2)
+    assert.match(both.stderr, /exactly one of --input FILE or --inputs DIR/)
+    const missing = await cli([
+      'submit',
+      join(work, 'nope.wasm'),
+      '--input',
+      join(work, 'in', 'r0.txt'),
+      '--data-dir',
+      dir,
+    ])
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /cannot read module/)
+    const unknown = await cli(['status', 'no-such-id', '--data-dir', dir])
+    assert.notEqual(unknown.code, 0)
+    assert.equal(unknown.stderr.trim().split('\n').length, 1)
+  })
+})
