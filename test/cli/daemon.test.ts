@@ -179,7 +179,23 @@ describe('plusone CLI against real daemon processes', () => {
   it('--help lists every command with a one-line purpose', async () => {
     const r = await cli(['--help'])
     assert.equal(r.code, 0)
-    for (const cmd of ['init', 'id', 'swarm-key', 'daemon', 'peers', 'nodes', 'run']) {
+    for (const cmd of [
+      'init',
+      'id',
+      'swarm-key',
+      'daemon',
+      'peers',
+      'nodes',
+      'submit',
+      'status',
+      'result',
+      'tasks',
+      'jobs',
+      'cancel',
+      'ledger',
+      'run',
+      'demo',
+    ]) {
       assert.match(r.stdout, new RegExp(`^  ${cmd}\\s+\\S.+$`, 'm'))
     }
     const key = await cli(['swarm-key'])

@@ -96,6 +96,27 @@ describe('submitting jobs with the CLI to a mesh of real daemons', () => {
     assert.ok(job.tasks.every((t) => tasks.some((x) => x.taskId === t.taskId)))
   })
 
+  it('ledger shows the credits the job cost, backed by signed receipts anyone can export', async () => {
+    type LedgerJson = {
+      balance: number
+      spent: number
+      peers: Array<{ peerId: string; accepted: number; balance: number }>
+      receipts: { stored: number }
+    }
+    // settlement follows acceptance: wait until the last receipt is signed
+    const l = await until('12 receipts', async () => {
+      const v = JSON.parse((await cli(['ledger', '--json', '--data-dir', dir])).stdout) as LedgerJson
+      return v.receipts.stored >= 12 ? v : undefined
+    })
+    assert.ok(l.spent > 0 && l.balance === -l.spent, 'the submitter paid for the job')
+    assert.equal(l.receipts.stored, 12, 'one receipt per executor of each of the 4 tasks at k=3')
+    const paid = l.peers.reduce((sum, p) => sum + p.balance, 0)
+    assert.ok(Math.abs(paid - l.spent) < 1e-6, 'what executors earned is what the submitter spent')
+    const csv = await cli(['ledger', '--export', 'csv', '--data-dir', dir])
+    assert.equal(csv.code, 0, csv.stderr)
+    assert.equal(csv.stdout.trim().split('\n').length, 13, 'a header and 12 receipts')
+  })
+
   it('a task nobody can run says why it waits, and cancel stops it', async () => {
     const r = await cli([
       'submit',
