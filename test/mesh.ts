@@ -3,12 +3,14 @@
  * directory, mDNS off, bootstrapped to up to three earlier nodes. Built through `startDaemon`,
  * so tests run the same wiring as `plusone daemon`.
  */
+import { setMaxListeners } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type Config, defaultConfig } from '../src/config.js'
 import { type Daemon, type DaemonInit, startDaemon } from '../src/daemon/index.js'
+import type { Fault } from '../src/market/index.js'
 
 export interface MeshOptions {
   swarmKey?: Uint8Array
@@ -16,6 +18,10 @@ export interface MeshOptions {
   /** Per-node lines a person would read (refused handshakes...). */
   log?: (index: number, line: string) => void
   capacityTtlMs?: number
+  /** Testing aid: node i misbehaves as an executor with `faults[i]` (see `plusone daemon --fault`). */
+  faults?: ReadonlyArray<Fault | undefined>
+  /** Market settings beyond the operator's config, for every node (see DaemonInit.market). */
+  market?: DaemonInit['market']
 }
 
 export interface Mesh {
@@ -55,6 +61,8 @@ export async function createMesh(n: number, opts: MeshOptions = {}): Promise<Mes
       swarmKey: o.swarmKey,
       log: o.log == null ? undefined : (line) => o.log?.(index, line),
       capacityTtlMs: o.capacityTtlMs,
+      fault: o.faults?.[index],
+      market: o.market,
     }
     const d = await startDaemon(init)
     daemons.push(d)
@@ -74,6 +82,49 @@ export async function createMesh(n: number, opts: MeshOptions = {}): Promise<Mes
       await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
     },
   }
+}
+
+/**
+ * Dials every pair of daemons directly and resolves once each one sees every other subscribed to
+ * each of `topics` (event driven, bounded by `timeoutMs`): after this, gossip reaches everyone and
+ * a first publish finds its subscribers.
+ */
+export async function fullyConnect(daemons: Daemon[], topics: string[], timeoutMs = 20_000): Promise<void> {
+  const signal = AbortSignal.timeout(timeoutMs)
+  // one listener per dial and per node
+  setMaxListeners(Number.POSITIVE_INFINITY, signal)
+  await Promise.all(
+    daemons.flatMap((a, i) =>
+      daemons.slice(i + 1).map((b) => a.node.dial(b.node.getMultiaddrs()[0], { signal })),
+    ),
+  )
+  const others = daemons.length - 1
+  const ready = (d: Daemon): boolean =>
+    topics.every((t) => d.node.services.pubsub.getSubscribers(t).length >= others)
+  await Promise.all(
+    daemons.map(
+      (d) =>
+        new Promise<void>((resolve, reject) => {
+          const pubsub = d.node.services.pubsub
+          const check = (): void => {
+            if (!ready(d)) return
+            done()
+            resolve()
+          }
+          const onAbort = (): void => {
+            done()
+            reject(new Error(`a node saw too few subscribers within ${timeoutMs} ms`))
+          }
+          const done = (): void => {
+            pubsub.removeEventListener('subscription-change', check)
+            signal.removeEventListener('abort', onAbort)
+          }
+          pubsub.addEventListener('subscription-change', check)
+          signal.addEventListener('abort', onAbort, { once: true })
+          check()
+        }),
+    ),
+  )
 }
 
 /**

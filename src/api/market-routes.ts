@@ -9,7 +9,8 @@ const SSE_HEARTBEAT_MS = 15_000
 export interface SubmitBody {
   module: string
   inputs: Array<{ name: string; data: string }>
-  replicas?: number
+  /** A whole number ≥ 1, or "auto" for adaptive replication. */
+  replicas?: number | 'auto'
   fuel?: number
   memoryMB?: number
   maxOutputBytes?: number
@@ -24,6 +25,14 @@ function optionalNumber(body: Record<string, unknown>, key: string): number | un
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
     throw new ApiError(400, `"${key}" must be a number ≥ 0`)
   return v
+}
+
+function replicasOf(body: Record<string, unknown>): number | 'auto' | undefined {
+  const v = body.replicas
+  if (v === 'auto') return 'auto'
+  if (v != null && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1))
+    throw new ApiError(400, '"replicas" must be a whole number ≥ 1 or "auto"')
+  return v ?? undefined
 }
 
 function base64(value: unknown, what: string): Uint8Array {
@@ -46,7 +55,7 @@ export function parseSubmit(raw: unknown): JobRequest {
   return {
     module: base64(body.module, '"module"'),
     inputs,
-    replicas: optionalNumber(body, 'replicas'),
+    replicas: replicasOf(body),
     fuel: optionalNumber(body, 'fuel'),
     memoryMB: optionalNumber(body, 'memoryMB'),
     maxOutputBytes: optionalNumber(body, 'maxOutputBytes'),

@@ -9,8 +9,10 @@ export {
   capacityKey,
   capacitySelector,
   capacityValidator,
+  capacityValidatorWithMemory,
   InvalidCapacityRecordError,
   MAX_CAPACITY_RECORD_BYTES,
+  MAX_REMEMBERED_PEERS,
   signCapacity,
   verifyCapacity,
 } from './record.js'

@@ -135,6 +135,34 @@ export async function capacityValidator(key: Uint8Array, value: Uint8Array): Pro
   await verifyCapacity(key, value)
 }
 
+/** Peers whose highest accepted sequence number a memory validator keeps. */
+export const MAX_REMEMBERED_PEERS = 10_000
+
+/**
+ * A kad-dht validator for one node that also refuses a record with a lower sequence number than
+ * one it has already accepted for the same peer. kad-dht stores whatever passes validation, so
+ * without this a replayed old record (validly signed, not yet expired) would overwrite the newer
+ * one a peer holds. Remembers at most `maxPeers` peers, forgetting the least recently seen.
+ */
+export function capacityValidatorWithMemory(
+  maxPeers = MAX_REMEMBERED_PEERS,
+): (key: Uint8Array, value: Uint8Array) => Promise<void> {
+  const highest = new Map<string, number>()
+  return async (key, value) => {
+    const cap = await verifyCapacity(key, value)
+    const seen = highest.get(cap.peerId)
+    if (seen != null && cap.seq < seen) {
+      fail(`sequence ${cap.seq} is older than ${seen}, which this node already accepted`)
+    }
+    highest.delete(cap.peerId)
+    highest.set(cap.peerId, Math.max(seen ?? 0, cap.seq))
+    if (highest.size > maxPeers) {
+      const oldest = highest.keys().next().value
+      if (oldest != null) highest.delete(oldest)
+    }
+  }
+}
+
 /**
  * kad-dht selector: the valid record with the highest sequence number wins (ties: the later
  * expiry). Records that do not verify never win.

@@ -11,6 +11,12 @@ export const RUNTIME_CAPABILITY = 'plusone/runtime/wasm/1'
 export const CAPACITY_TTL_MS = 30 * 60 * 1000
 const FIRST_RETRY_MS = 100
 const MAX_RETRY_MS = 10_000
+/** One put (or provide) may walk the DHT this long; a stuck walk must not stall publication. */
+const PUBLISH_TIMEOUT_MS = 30_000
+/** A lookup without a caller's signal gives up after this long. */
+const FIND_TIMEOUT_MS = 30_000
+/** Republish when the node has this many times the peers it had at its last put. */
+const REPUBLISH_GROWTH_FACTOR = 2
 const LOOKUP_CONCURRENCY = 16
 const MAX_CACHED_RECORDS = 10_000
 
@@ -33,6 +39,12 @@ export interface CapacityServiceInit {
   version: string
   /** How long a published record lives; it is refreshed at half this. @default CAPACITY_TTL_MS */
   ttlMs?: number
+  /**
+   * Look up every findable record in the background this often, so `known()` (what a stuck
+   * task's explanation is built from) is current without anyone running `plusone nodes`; the
+   * first survey runs a tenth of this after start. 0 turns it off. @default 0
+   */
+  surveyIntervalMs?: number
 }
 
 export interface CapacityServiceComponents {
@@ -54,9 +66,13 @@ export interface FindOptions {
  * Publishes this node's signed capacity record under `/plusone-cap/<peerId>` and provides the
  * runtime capability CID; finds other nodes' records through the DHT.
  *
- * Publication retries with backoff until at least one peer stores the record, republishes when
- * the set of connected peers has doubled since the last put (so records reach the peers closest
- * to their key as the mesh grows), at half the TTL, and whenever the offer changes.
+ * Publication retries with backoff until at least one peer stores the record (each attempt
+ * bounded by PUBLISH_TIMEOUT_MS), republishes when the set of connected peers has doubled since
+ * the last put (so records reach the peers closest to their key as the mesh grows), at half the
+ * TTL, and whenever the offer changes. The capability is provided again only when the mesh has
+ * grown or at half the TTL: an offer change does not change who provides it.
+ *
+ * Lookups end at the first peer whose answer verifies, rather than after kad-dht's whole walk.
  */
 export class CapacityService {
   private readonly log: Logger
@@ -73,6 +89,9 @@ export class CapacityService {
   private readonly controller = new AbortController()
   private readonly cache = new Map<string, Capacity>()
   private published?: Capacity
+  private surveyTimer?: NodeJS.Timeout
+  private surveying = false
+  private providedAt?: number
 
   constructor(
     private readonly components: CapacityServiceComponents,
@@ -86,15 +105,37 @@ export class CapacityService {
   start(): void {
     this.stopped = false
     this.unsubscribe = this.components.onPeerConnect(() => {
+      if (this.published == null) {
+        // a new peer may be what the pending retry waits for; an attempt in flight will use it
+        if (this.publishing == null) this.schedule(0)
+        return
+      }
       const peers = this.components.connectedPeers().length
-      if (this.published == null || peers >= Math.max(2, this.peersAtLastPut * 2)) this.schedule(0)
+      if (peers >= Math.max(2, this.peersAtLastPut * REPUBLISH_GROWTH_FACTOR)) this.schedule(0)
     })
     this.schedule(0)
+    const every = this.init.surveyIntervalMs ?? 0
+    if (every > 0) this.scheduleSurvey(every / 10, every)
+  }
+
+  private scheduleSurvey(delayMs: number, everyMs: number): void {
+    this.surveyTimer = setTimeout(() => {
+      if (this.stopped || this.surveying) return
+      this.surveying = true
+      this.findAll({ signal: this.controller.signal })
+        .catch((err: Error) => this.log('survey failed: %s', err.message))
+        .finally(() => {
+          this.surveying = false
+          if (!this.stopped) this.scheduleSurvey(everyMs, everyMs)
+        })
+    }, delayMs)
+    this.surveyTimer.unref?.()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     this.unsubscribe?.()
+    clearTimeout(this.surveyTimer)
     clearTimeout(this.timer)
     this.controller.abort()
     await this.publishing?.catch(() => {})
@@ -165,18 +206,32 @@ export class CapacityService {
     const key = capacityKey(peerId.toString())
     // check our own record exactly as remote peers will, so a bad offer fails loudly here
     const verified = await verifyCapacity(key, value)
-    this.peersAtLastPut = this.components.connectedPeers().length
-    const signal = this.controller.signal
+    const peers = this.components.connectedPeers().length
+    const grown = peers >= Math.max(2, this.peersAtLastPut * REPUBLISH_GROWTH_FACTOR)
+    this.peersAtLastPut = peers
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)])
     let stored = 0
     for await (const ev of dht.put(key, value, { signal })) {
       if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') stored++
       if (ev.name === 'QUERY_ERROR') this.log('put to a peer failed: %s', ev.error.message)
     }
     if (stored > 0) {
+      // the provider record says only "I run the runtime": it needs refreshing when the mesh
+      // has grown (its closest peers changed) or at half the TTL, not when the offer changes
+      const provide = this.providedAt == null || grown || now - this.providedAt >= this.ttlMs / 2
       this.published = { ...verified }
       this.cache.set(verified.peerId, verified)
-      for await (const _ of dht.provide(await capabilityCid(), { signal })) {
-        // drain: provide progresses as the iterator is consumed
+      if (provide) {
+        const providing = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)])
+        try {
+          for await (const _ of dht.provide(await capabilityCid(), { signal: providing })) {
+            // drain: provide progresses as the iterator is consumed
+          }
+          this.providedAt = now
+        } catch (err) {
+          // the record is out; the next publication provides again
+          if (!this.stopped) this.log('providing the runtime capability failed: %s', (err as Error).message)
+        }
       }
       this.log('published capacity seq %s to %d peers', nextSeq, stored)
     }
@@ -187,15 +242,21 @@ export class CapacityService {
   async find(peerId: string, options: FindOptions = {}): Promise<Capacity | undefined> {
     const key = capacityKey(peerId)
     let best: Capacity | undefined
-    // the first valid record ends the walk: only its owner can sign a newer one, and waiting
-    // for the whole query to drain costs many round trips for a rarely-newer record
+    // kad-dht's get yields its VALUE only after the whole walk has drained (every path has heard
+    // from its k closest peers: in a small mesh, nearly every node). Each peer's answer carries
+    // the record it holds, so the first one that verifies ends the walk instead: only the owner
+    // can sign a newer record, and waiting for the rest costs many round trips for a rarely
+    // newer one. The walk's final VALUE (the local copy, or the selector's choice) is the fallback.
     const done = new AbortController()
-    const signal = options.signal == null ? done.signal : AbortSignal.any([options.signal, done.signal])
+    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(FIND_TIMEOUT_MS), done.signal])
     try {
       for await (const ev of this.components.dht.get(key, { signal })) {
-        if (ev.name !== 'VALUE') continue
+        let value: Uint8Array | undefined
+        if (ev.name === 'VALUE') value = ev.value
+        else if (ev.name === 'PEER_RESPONSE' && ev.record != null) value = ev.record.value
+        if (value == null) continue
         try {
-          best = await verifyCapacity(key, ev.value)
+          best = await verifyCapacity(key, value)
           break
         } catch (err) {
           this.log('ignored a bad capacity record for %s: %s', peerId, (err as Error).message)

@@ -20,6 +20,9 @@ import { RuntimePool } from '../runtime/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { VERSION } from '../version.js'
 
+/** How often a daemon refreshes its view of the mesh's capacity records in the background. */
+const CAPACITY_SURVEY_MS = 60_000
+
 /** Runtime features every executor of this version offers. */
 export const RUNTIME_FEATURES = [
   'wasm-mvp',
@@ -135,7 +138,12 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
           return () => node.removeEventListener('peer:connect', fn)
         },
       },
-      { offer: offerFrom(config), version: VERSION, ttlMs: init.capacityTtlMs },
+      {
+        offer: offerFrom(config),
+        version: VERSION,
+        ttlMs: init.capacityTtlMs,
+        surveyIntervalMs: CAPACITY_SURVEY_MS,
+      },
     )
     capacity.start()
     stops.push(() => capacity.stop())

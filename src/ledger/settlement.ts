@@ -1,4 +1,5 @@
-import type { ComponentLogger, Logger, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Sublevel } from '../store/index.js'
 import type { Ledger } from './ledger.js'
 import { type ReceiptVerdict, signReceipt } from './receipt.js'
@@ -6,6 +7,14 @@ import type { LedgerStore } from './store.js'
 
 /** Gossip topic of settlement receipts. */
 export const RECEIPTS_TOPIC = 'plusone/receipts/1'
+/** Own receipts kept to publish again when peers (re)join the topic. */
+export const REPUBLISH_MAX_RECEIPTS = 256
+/** How old an own receipt may be and still be published again. */
+export const REPUBLISH_WINDOW_MS = 10 * 60_000
+/** A burst of joins (a healed partition, a restart) publishes the recent receipts once, this much later. */
+export const REPUBLISH_DELAY_MS = 1_000
+/** At most one re-publication this often, however much the mesh churns. */
+export const REPUBLISH_MIN_INTERVAL_MS = 10_000
 
 /** One executor's part in a finished task, as the submitter settles it. */
 export interface ExecutorSettlement {
@@ -20,14 +29,29 @@ export interface ReceiptPubSub {
   subscribe(topic: string): void
   unsubscribe(topic: string): void
   publish(topic: string, data: Uint8Array): Promise<unknown>
+  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceiptMessage>) => void): void
   addEventListener(
-    type: 'message',
-    listener: (evt: CustomEvent<{ type: 'signed' | 'unsigned'; topic: string; data: Uint8Array }>) => void,
+    type: 'subscription-change',
+    listener: (evt: CustomEvent<SubscriptionChange>) => void,
   ): void
+  removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceiptMessage>) => void): void
   removeEventListener(
-    type: 'message',
-    listener: (evt: CustomEvent<{ type: 'signed' | 'unsigned'; topic: string; data: Uint8Array }>) => void,
+    type: 'subscription-change',
+    listener: (evt: CustomEvent<SubscriptionChange>) => void,
   ): void
+}
+
+/** A gossip message as the settlement service reads it. */
+export interface ReceiptMessage {
+  type: 'signed' | 'unsigned'
+  topic: string
+  data: Uint8Array
+}
+
+/** A peer's (un)subscriptions, as gossipsub reports them. */
+export interface SubscriptionChange {
+  peerId: PeerId
+  subscriptions: Array<{ topic: string; subscribe: boolean }>
 }
 
 export interface SettlementComponents {
@@ -43,6 +67,8 @@ export interface SettlementStats {
   added: number
   duplicates: number
   rejected: number
+  /** Own receipts published again for peers that (re)joined the topic. */
+  republished: number
 }
 
 /** Adapts a level sublevel to the ledger's narrow store interface. */
@@ -71,7 +97,12 @@ export class SettlementService {
     added: 0,
     duplicates: 0,
     rejected: 0,
+    republished: 0,
   }
+  /** Own receipts, oldest first, for peers that missed them (see {@link onSubscriptionChange}). */
+  private readonly recent: Array<{ at: number; bytes: Uint8Array }> = []
+  private republishTimer?: NodeJS.Timeout
+  private lastRepublishAt = Number.NEGATIVE_INFINITY
 
   constructor(private readonly components: SettlementComponents) {
     this.log = components.logger.forComponent('plusone:settlement')
@@ -80,11 +111,72 @@ export class SettlementService {
   start(): void {
     this.components.pubsub.subscribe(RECEIPTS_TOPIC)
     this.components.pubsub.addEventListener('message', this.onMessage)
+    this.components.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.loadRecent().catch((err: Error) => this.log('could not load recent receipts: %s', err.message))
   }
 
   stop(): void {
+    clearTimeout(this.republishTimer)
+    this.republishTimer = undefined
+    this.components.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.components.pubsub.removeEventListener('message', this.onMessage)
     this.components.pubsub.unsubscribe(RECEIPTS_TOPIC)
+  }
+
+  /**
+   * After a restart: the receipts this node signed recently, so that one stored just before a
+   * crash, and never published, still reaches its executor.
+   */
+  private async loadRecent(): Promise<void> {
+    const self = peerIdFromPrivateKey(this.components.privateKey).toString()
+    const cutoff = Date.now() - REPUBLISH_WINDOW_MS
+    const found: Array<{ at: number; bytes: Uint8Array }> = []
+    for await (const r of this.components.ledger.receipts()) {
+      if (r.info.submitter === self && r.info.timestampMs >= cutoff)
+        found.push({ at: r.info.timestampMs, bytes: r.bytes })
+    }
+    found.sort((a, b) => a.at - b.at)
+    this.recent.unshift(...found.slice(-REPUBLISH_MAX_RECEIPTS))
+    this.recent.splice(0, Math.max(0, this.recent.length - REPUBLISH_MAX_RECEIPTS))
+  }
+
+  private remember(bytes: Uint8Array): void {
+    this.recent.push({ at: Date.now(), bytes })
+    if (this.recent.length > REPUBLISH_MAX_RECEIPTS) this.recent.shift()
+  }
+
+  /**
+   * Gossip reaches only the peers connected when a receipt is published: a peer that joins the
+   * topic later — a newcomer, a restarted node, the other side of a healed partition — would never
+   * hear it. So when a peer subscribes, this node publishes its own recent receipts again (once per
+   * burst of joins, bounded in number and age); the ledger counts each receipt once however often
+   * it arrives.
+   */
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChange>): void => {
+    if (!evt.detail.subscriptions.some((s) => s.topic === RECEIPTS_TOPIC && s.subscribe)) return
+    if (this.republishTimer !== undefined || this.recent.length === 0) return
+    const delayMs = Math.max(
+      REPUBLISH_DELAY_MS,
+      this.lastRepublishAt + REPUBLISH_MIN_INTERVAL_MS - Date.now(),
+    )
+    this.republishTimer = setTimeout(() => {
+      this.republishTimer = undefined
+      this.lastRepublishAt = Date.now()
+      void this.republish()
+    }, delayMs)
+  }
+
+  private async republish(): Promise<void> {
+    const cutoff = Date.now() - REPUBLISH_WINDOW_MS
+    while (this.recent.length > 0 && this.recent[0].at < cutoff) this.recent.shift()
+    for (const r of [...this.recent]) {
+      try {
+        await this.components.pubsub.publish(RECEIPTS_TOPIC, r.bytes)
+        this.counters.republished++
+      } catch (err) {
+        this.log('could not publish a receipt again: %s', (err as Error).message)
+      }
+    }
   }
 
   stats(): SettlementStats {
@@ -106,6 +198,7 @@ export class SettlementService {
         sequence: this.sequence++,
       })
       await this.components.ledger.add(bytes)
+      this.remember(bytes)
       try {
         await this.components.pubsub.publish(RECEIPTS_TOPIC, bytes)
         this.counters.published++
@@ -116,9 +209,7 @@ export class SettlementService {
     }
   }
 
-  private readonly onMessage = (
-    evt: CustomEvent<{ type: 'signed' | 'unsigned'; topic: string; data: Uint8Array }>,
-  ): void => {
+  private readonly onMessage = (evt: CustomEvent<ReceiptMessage>): void => {
     const msg = evt.detail
     if (msg.topic !== RECEIPTS_TOPIC) return
     this.counters.received++

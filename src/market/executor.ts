@@ -9,7 +9,8 @@ import type { Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_MODULE_BYTES } from '../runtime/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
-import { ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
+import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
+import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import type { BlobCid } from '../blobs/index.js'
 import { type ExecutorPolicy, type MarketComponents, type MarketEvent, TASKS_TOPIC } from './types.js'
 import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL, request } from './wire.js'
@@ -103,7 +104,8 @@ export class Executor {
     if (this.refusal(a) !== undefined || this.bidding.has(a.taskId) || this.running.has(a.taskId)) return
     // On a first round, leave some tasks to the others: fewer bid streams, same choice for the
     // submitter. Later rounds (re-announcements, reissues) are bid on by everyone who can.
-    if (a.round <= 1 && Math.random() >= this.bidProbability(a.spec.replicas)) return
+    const replicas = a.spec.replicas === AUTO_REPLICAS ? DEFAULT_AUTO_REPLICAS : a.spec.replicas
+    if (a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
     if (this.candidates.has(a.taskId)) {
       this.candidates.set(a.taskId, a)
       return

@@ -41,6 +41,15 @@
  *    its hash); `accept` ends the task; missed deadlines and disagreements make it ask for more
  *    awards (reissue); `settled` calls {@link MarketInit.onSettled} — the ledger's hook.
  *
+ * **`replicas: 'auto'`** (adaptive replication, verification/adaptive.ts): such tasks are announced
+ * alike with `replicas` 0 ({@link AUTO_REPLICAS}) and bid on as if k were 3. When a task's first
+ * bid window closes, the submitter plans it from its best-ranked bidder: an executor whose run of
+ * consecutive verified results reaches the trust threshold gets the task alone — unless a random
+ * spot check replicates it — and everyone else gets `MarketInit.adaptive.replicas`. The plan is
+ * journaled before the first award. Runs are updated from the verdicts of every settled replicated
+ * task of this node and kept in the journal (auto.ts), so trust survives a restart; one rejected
+ * result resets a run to 0. {@link Market.replicationTrust} shows an executor's run.
+ *
  * A task with no bid at all reports why in `waiting` (from capacity records and bids seen), emits
  * `stuck` after `stuckAfterMs`, and fails with that sentence after `giveUpAfterMs`.
  *
@@ -73,7 +82,9 @@ export {
 export { BID_REPLY_TIMEOUT_MS, MAX_CANDIDATES } from './executor.js'
 export { explainSupply, explainWaiting } from './explain.js'
 export { Market, MAX_JOB_TASKS, TICK_MS } from './market.js'
+export { AutoReplication, MAX_TRACKED_EXECUTORS } from './auto.js'
 export {
+  AUTO_REPLICAS,
   type Claim,
   decodeSpec,
   encodeSpec,

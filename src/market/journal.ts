@@ -8,9 +8,12 @@
  * - `task:<taskId>`               TaskRecord
  * - `ev:<taskId>:<seq, 8 digits>` a QuorumEvent, in the order it was applied
  * - `claim:<taskId>:<peerId>`     the SignedClaim bytes as received (raw)
+ * - `run:<peerId>`                adaptive replication: the executor's run of verified results
+ * - `award:<taskId>:<peerId>`     AwardRecord: the price an award was made at, so a restarted
+ *                                 submitter settles it at the executor's bid, not its max price
  */
 import type { Sublevel } from '../store/index.js'
-import type { QuorumEvent } from '../verification/index.js'
+import type { QuorumEvent, QuorumInit } from '../verification/index.js'
 import type { TaskState } from './types.js'
 
 export interface JobRecord {
@@ -33,6 +36,19 @@ export interface TaskRecord {
   reason?: string
   createdAt: number
   finishedAt?: number
+  /**
+   * An `auto` task's replication plan, journaled before its first award (absent until then):
+   * the quorum to rebuild on restart, and for a single-replica task its one executor.
+   */
+  plan?: { quorum: QuorumInit; onlyExecutor?: string; spotCheck: boolean }
+}
+
+export interface AwardRecord {
+  peer: string
+  /** The executor's winning bid, micro-credits per Gfuel. */
+  price: number
+  /** Remote address the bid came from (for the per-prefix award cap). */
+  address?: string
 }
 
 const enc = new TextEncoder()
@@ -64,6 +80,30 @@ export class Journal {
 
   async putClaim(taskId: string, peer: string, signed: Uint8Array): Promise<void> {
     await this.db.put(`claim:${taskId}:${peer}`, signed)
+  }
+
+  async putRun(peer: string, run: number): Promise<void> {
+    await this.db.put(`run:${peer}`, json(run))
+  }
+
+  /** Every executor's run of verified results (adaptive replication). */
+  async runs(): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    for await (const [k, v] of this.db.iterator({ gte: 'run:', lt: 'run;' }))
+      out.set(k.slice('run:'.length), parse<number>(v))
+    return out
+  }
+
+  /** Journal an award's terms; call before the `awarded` event is appended. */
+  async putAward(taskId: string, award: AwardRecord): Promise<void> {
+    await this.db.put(`award:${taskId}:${award.peer}`, json(award))
+  }
+
+  async awards(taskId: string): Promise<AwardRecord[]> {
+    const out: AwardRecord[] = []
+    for await (const v of this.db.values({ gte: `award:${taskId}:`, lt: `award:${taskId};` }))
+      out.push(parse<AwardRecord>(v))
+    return out
   }
 
   async jobs(): Promise<JobRecord[]> {

@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from '@libp2p/interface'
 import { validateModule } from '../runtime/index.js'
 import { InvalidJobError, MarketStoppedError, NoResultError, UnknownTaskError } from './errors.js'
+import { AutoReplication } from './auto.js'
 import { Executor } from './executor.js'
 import { Journal, type JobRecord, type TaskRecord } from './journal.js'
 import { SeenAnnouncements } from './announce.js'
 import { restoreTask } from './resume.js'
 import {
+  AUTO_REPLICAS,
   decodeSpec,
   encodeSpec,
   MAX_TASK_TTL_MS,
@@ -49,6 +51,7 @@ export class Market {
   private readonly journal: Journal
   private readonly executor: Executor
   private readonly submitter: Submitter
+  private readonly auto: AutoReplication
   private readonly seen = new SeenAnnouncements()
   private readonly listeners = new Set<(e: MarketEvent) => void>()
   private readonly jobs = new Map<string, JobRecord>()
@@ -67,6 +70,7 @@ export class Market {
     this.log = components.logger.forComponent('plusone:market')
     this.journal = new Journal(components.db)
     const emit = (e: MarketEvent): void => this.emit(e)
+    this.auto = new AutoReplication(this.journal, init.adaptive, init.random)
     this.executor = new Executor(components, init.executor ?? {}, this.log.newScope('executor'), emit)
     const settings: Settings = {
       bidWindowMaxMs: init.bidWindowMaxMs ?? 100,
@@ -77,6 +81,7 @@ export class Market {
       rankBids: init.rankBids,
       maxAwardsPerPrefix: init.maxAwardsPerPrefix,
       onSettled: init.onSettled,
+      auto: this.auto,
     }
     this.submitter = new Submitter(
       components,
@@ -110,6 +115,7 @@ export class Market {
     this.running = true
     for (const job of await this.journal.jobs()) this.jobs.set(job.jobId, job)
     for (const task of await this.journal.tasks()) this.tasks.set(task.taskId, task)
+    await this.auto.load()
     if (this.init.resume ?? true) {
       for (const task of this.tasks.values()) {
         if (task.status !== 'waiting' && task.status !== 'running') continue
@@ -186,9 +192,12 @@ export class Market {
     const moduleCid = await blobStore.put(req.module)
     const jobId = randomBytes(8).toString('hex')
     const now = Date.now()
-    const replicas = req.replicas ?? 3
+    const replicas = req.replicas === 'auto' ? AUTO_REPLICAS : (req.replicas ?? 3)
+    if (req.replicas !== 'auto' && (!Number.isSafeInteger(replicas) || replicas < 1))
+      throw new InvalidJobError(`replicas must be a whole number ≥ 1 or 'auto', got ${req.replicas}`)
+    const widest = replicas === AUTO_REPLICAS ? this.auto.policy.replicas : replicas
     const deadlineMs = req.deadlineMs ?? 30_000
-    const ttl = Math.min(MAX_TASK_TTL_MS, Math.max(MIN_TASK_TTL_MS, 4 * (2 * replicas + 1) * deadlineMs))
+    const ttl = Math.min(MAX_TASK_TTL_MS, Math.max(MIN_TASK_TTL_MS, 4 * (2 * widest + 1) * deadlineMs))
     const records: TaskRecord[] = []
     const specs: Array<{ spec: TaskSpec; bytes: Uint8Array }> = []
     for (const input of req.inputs) {
@@ -259,7 +268,11 @@ export class Market {
       outputCid: r.outputCid,
       reason: r.reason,
       waiting: live == null ? undefined : this.submitter.waiting(live),
-      replicas: spec.replicas,
+      replicas:
+        snap?.replicas ??
+        r.plan?.quorum.replicas ??
+        (spec.replicas === AUTO_REPLICAS ? this.auto.policy.replicas : spec.replicas),
+      auto: spec.replicas === AUTO_REPLICAS ? true : undefined,
       awarded: snap?.awarded.length ?? 0,
       claims: live?.claims.size ?? 0,
       bidders: live?.bidders.size ?? 0,
@@ -358,6 +371,15 @@ export class Market {
       if (options.signal?.aborted === true) return onAbort()
       options.signal?.addEventListener('abort', onAbort, { once: true })
     })
+  }
+
+  /**
+   * Adaptive replication's view of an executor: its run of consecutive verified results on this
+   * node's tasks, and whether that makes it trusted with single-replica `auto` tasks.
+   */
+  replicationTrust(peer: string): { run: number; trusted: boolean } {
+    const run = this.auto.run(peer)
+    return { run, trusted: this.auto.policy.isTrusted(run) }
   }
 
   stats(): MarketStats {

@@ -12,6 +12,8 @@ import type { LiveTask, Submitter } from './submitter.js'
 
 export async function restoreTask(submitter: Submitter, live: LiveTask, journal: Journal): Promise<void> {
   const id = live.record.taskId
+  // an `auto` task that never closed a bid window has no quorum yet: just announce it again
+  if (live.unplanned) return submitter.resumeLive(live, undefined)
   for (const { peer, signed } of await journal.claims(id)) {
     try {
       live.claims.set(peer, await verifyClaim(signed, peer))
@@ -31,6 +33,13 @@ export async function restoreTask(submitter: Submitter, live: LiveTask, journal:
   }
   const snap = live.quorum.snapshot()
   live.need = snap.pendingAwards
-  live.awardees = snap.awarded.map((peer) => ({ peer }))
+  // the terms of awards made before the restart (journals written before award records existed
+  // have none: those awards are settled at the task's max price, see submitter.ts)
+  const made = new Map((await journal.awards(id)).map((a) => [a.peer, a]))
+  live.awardees = snap.awarded.map((peer) => {
+    const a = made.get(peer)
+    return a == null ? { peer } : { peer, address: a.address, price: a.price }
+  })
+  if (live.record.plan?.onlyExecutor !== undefined && snap.awarded.length === 0) submitter.unplan(live)
   await submitter.resumeLive(live, fetching)
 }

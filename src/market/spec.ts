@@ -27,6 +27,8 @@ export const MAX_JOB_ID_CHARS = 64
 export const NONCE_BYTES = 16
 /** Replicas a spec may ask for. */
 export const MAX_REPLICAS = 15
+/** `TaskSpec.replicas` of a task submitted with `replicas: 'auto'` (adaptive replication). */
+export const AUTO_REPLICAS = 0
 /** Longest a task may stay announced. */
 export const MAX_TASK_TTL_MS = 7 * 24 * 60 * 60 * 1000
 
@@ -49,6 +51,11 @@ export interface TaskSpec {
   fuel: number
   memoryBytes: number
   maxOutputBytes: number
+  /**
+   * Replicas k, or {@link AUTO_REPLICAS} (0) for adaptive replication: the submitter decides per
+   * task how many executors run it and announces every such task alike, so nobody can tell a
+   * spot check from a single-replica task.
+   */
   replicas: number
   /** Time an awarded executor has to return its claim. */
   deadlineMs: number
@@ -86,7 +93,7 @@ export function checkSpec(spec: TaskSpec): void {
     ['fuel', spec.fuel, 1],
     ['memoryBytes', spec.memoryBytes, 65536],
     ['maxOutputBytes', spec.maxOutputBytes, 0],
-    ['replicas', spec.replicas, 1],
+    ['replicas', spec.replicas, AUTO_REPLICAS],
     ['deadlineMs', spec.deadlineMs, 1],
     ['maxPrice', spec.maxPrice, 0],
     ['createdAt', spec.createdAt, 0],

@@ -15,10 +15,11 @@ import {
   QuorumTask,
   selectAwardees,
 } from '../verification/index.js'
+import type { AutoReplication } from './auto.js'
 import { InvalidClaimError } from './errors.js'
 import { explainSupply, explainWaiting, formatSeconds } from './explain.js'
 import type { Journal, TaskRecord } from './journal.js'
-import { ab, type Claim, signAnnouncement, type TaskSpec, verifyClaim } from './spec.js'
+import { AUTO_REPLICAS, ab, type Claim, signAnnouncement, type TaskSpec, verifyClaim } from './spec.js'
 import { INLINE_INPUT_BYTES } from './wire.js'
 import {
   type MarketComponents,
@@ -45,7 +46,10 @@ export interface LiveTask {
   record: TaskRecord
   spec: TaskSpec
   specBytes: Uint8Array
+  /** For an `auto` task, replaced once by its plan's quorum when its first bid window closes. */
   quorum: QuorumTask
+  /** An `auto` task whose plan is not made yet: its quorum is not started. */
+  unplanned: boolean
   seq: number
   need: number
   awardees: Array<AwardCandidate & { price?: number }>
@@ -68,7 +72,10 @@ export interface LiveTask {
 export type Settings = Required<
   Pick<MarketInit, 'bidWindowMaxMs' | 'bidWindowMinMs' | 'giveUpAfterMs' | 'stuckAfterMs' | 'reannounceMs'>
 > &
-  Pick<MarketInit, 'rankBids' | 'maxAwardsPerPrefix' | 'onSettled'>
+  Pick<MarketInit, 'rankBids' | 'maxAwardsPerPrefix' | 'onSettled'> & {
+    /** Adaptive replication: plans `auto` tasks and keeps every executor's run. */
+    auto: AutoReplication
+  }
 
 export function defaultRank(bids: readonly RankedBid[]): RankedBid[] {
   return [...bids].sort((a, b) => a.price - b.price || a.latencyMs - b.latencyMs)
@@ -93,13 +100,21 @@ export class Submitter {
   /** Creates the live state of a task (new, or rebuilt from the journal by replaying `events`). */
   begin(record: TaskRecord, spec: TaskSpec, specBytes: Uint8Array, input?: Uint8Array): LiveTask {
     const now = Date.now()
+    const autoReplicas = this.settings.auto.policy.replicas
+    const unplanned = spec.replicas === AUTO_REPLICAS && record.plan === undefined
     const live: LiveTask = {
       record,
       spec,
       specBytes,
-      quorum: new QuorumTask({ replicas: spec.replicas }),
+      quorum: new QuorumTask(
+        spec.replicas !== AUTO_REPLICAS
+          ? { replicas: spec.replicas }
+          : (record.plan?.quorum ?? { replicas: autoReplicas }),
+      ),
+      unplanned,
       seq: 0,
-      need: 0,
+      // an unplanned auto task collects bids as if replicated: its plan may need that many
+      need: unplanned ? autoReplicas : 0,
       awardees: [],
       pending: [],
       deadlines: new Map(),
@@ -119,7 +134,42 @@ export class Submitter {
 
   /** Starts a new task: asks the quorum for its first awards, which announces it. */
   async start(live: LiveTask): Promise<void> {
-    await this.run(live, () => this.carryOut(live, live.quorum.start()))
+    if (live.unplanned) await this.run(live, () => this.announce(live))
+    else await this.run(live, () => this.carryOut(live, live.quorum.start()))
+  }
+
+  /**
+   * Makes an `auto` task's plan from its best-ranked bidder (verification/adaptive.ts) and starts
+   * its quorum. The plan is journaled before any award, so a restart rebuilds the same quorum.
+   */
+  private async plan(live: LiveTask, bestBidder: string): Promise<void> {
+    const plan = this.settings.auto.plan(bestBidder)
+    live.record.plan = { quorum: plan.quorum, onlyExecutor: plan.onlyExecutor, spotCheck: plan.spotCheck }
+    await this.journal.putTask(live.record)
+    live.quorum = new QuorumTask(plan.quorum)
+    live.unplanned = false
+    live.need = 0
+    for (const d of live.quorum.start()) if (d.type === 'award') live.need += d.count
+  }
+
+  /** Plans an `auto` task as replicated without a bidder to rank (it ends before its first award). */
+  private async planReplicated(live: LiveTask): Promise<void> {
+    live.record.plan = { quorum: { replicas: this.settings.auto.policy.replicas }, spotCheck: false }
+    await this.journal.putTask(live.record)
+    live.unplanned = false
+    live.quorum.start()
+    live.need = this.settings.auto.policy.replicas
+  }
+
+  /**
+   * Forgets the plan of an `auto` task restored from the journal before its single award was
+   * made: its one executor may be gone, so the next bid window plans again.
+   */
+  unplan(live: LiveTask): void {
+    live.record.plan = undefined
+    live.quorum = new QuorumTask({ replicas: this.settings.auto.policy.replicas })
+    live.unplanned = true
+    live.need = this.settings.auto.policy.replicas
   }
 
   /** Serialises everything that touches one task's quorum. */
@@ -132,6 +182,8 @@ export class Submitter {
   }
 
   private async applyNow(live: LiveTask, event: QuorumEvent): Promise<void> {
+    // an `auto` task aborted (cancelled, expired, no bids) before any bid window closed
+    if (live.unplanned) await this.planReplicated(live)
     await this.journal.appendEvent(live.record.taskId, live.seq++, event)
     await this.carryOut(live, live.quorum.apply(event))
   }
@@ -175,6 +227,10 @@ export class Submitter {
               price: live.awardees.find((a) => a.peer === v.peer)?.price ?? live.spec.maxPrice,
             })),
           })
+          // adaptive replication learns from every settled task; receipts come first
+          this.settings.auto
+            .settle(d.verdicts, live.quorum.replicas)
+            .catch((err: Error) => this.log.error('task %s: journaling runs: %s', id, err.message))
           break
         case 'ignored':
           this.log('task %s: ignored: %s', id, d.reason)
@@ -292,7 +348,11 @@ export class Submitter {
     if (held.length === 0) return
     void this.run(live, async () => {
       const taskIdBytes = cidBytes(live.record.taskId)
-      const ranked = (this.settings.rankBids ?? defaultRank)(held) as PendingBid[]
+      let ranked = (this.settings.rankBids ?? defaultRank)(held) as PendingBid[]
+      if (live.unplanned && !this.terminal(live)) await this.plan(live, ranked[0].peer)
+      const only = live.record.plan?.onlyExecutor
+      // a single-replica task goes to its trusted executor only (until it falls back)
+      if (only !== undefined && live.quorum.replicas === 1) ranked = ranked.filter((b) => b.peer === only)
       const chosen = this.terminal(live)
         ? []
         : selectAwardees(ranked, {

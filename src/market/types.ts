@@ -3,7 +3,7 @@ import type { BlobService, BlobStore } from '../blobs/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { Outcome, RunRequest } from '../runtime/index.js'
 import type { Sublevel } from '../store/index.js'
-import type { ExecutorVerdict } from '../verification/index.js'
+import type { AdaptiveReplicationInit, ExecutorVerdict } from '../verification/index.js'
 
 /** The gossip topic of task announcements. */
 export const TASKS_TOPIC = 'plusone/tasks/1'
@@ -114,14 +114,26 @@ export interface MarketInit {
   onSettled?: (settlement: TaskSettlement) => void
   /** Re-announce unfinished tasks found in the journal on start. @default true */
   resume?: boolean
+  /**
+   * Policy for jobs submitted with `replicas: 'auto'` (replicas, trust threshold, spot-check
+   * probability). @default the defaults of AdaptiveReplication (3, 20, 0.1)
+   */
+  adaptive?: AdaptiveReplicationInit
+  /** Uniform random values in [0, 1) for spot checks; tests pass their own. @default Math.random */
+  random?: () => number
 }
 
 /** A job request: one task per input. */
 export interface JobRequest {
   module: Uint8Array
   inputs: Array<{ name: string; bytes: Uint8Array }>
-  /** Replicas k. @default 3 */
-  replicas?: number
+  /**
+   * Replicas k, or `'auto'`: adaptive replication (BOINC-style, see verification/adaptive.ts) —
+   * a task whose best bidder has a long run of verified results runs on that executor alone,
+   * except for random spot checks; every other task runs with `MarketInit.adaptive.replicas`.
+   * @default 3
+   */
+  replicas?: number | 'auto'
   /** @default 10_000_000_000 */
   fuel?: number
   /** @default 256 */
@@ -156,7 +168,10 @@ export interface TaskView {
   reason?: string
   /** Why it is waiting, if it is. */
   waiting?: string
+  /** Replicas in force: for an `auto` task, what its plan chose (1 for a single-replica task). */
   replicas: number
+  /** Submitted with `replicas: 'auto'`. */
+  auto?: boolean
   awarded: number
   claims: number
   bidders: number

@@ -11,7 +11,15 @@
  * await node.stop()
  * ```
  */
-export { createNode, DHT_PROTOCOL, type NodeInit, type PlusoneNode, type NodeServices } from './node.js'
+export {
+  createNode,
+  DHT_PROTOCOL,
+  type DhtTuning,
+  type NodeInit,
+  type NodeServices,
+  type PlusoneNode,
+  SIMULATION_DHT,
+} from './node.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'

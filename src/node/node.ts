@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -10,7 +11,9 @@ import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { CAPACITY_NAMESPACE, capacitySelector, capacityValidator } from '../capacity/record.js'
+import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
+
+const EMPTY = new Uint8Array(0)
 
 /** The plusone DHT: never the IPFS one. */
 export const DHT_PROTOCOL = '/plusone/kad/1.0.0'
@@ -18,6 +21,9 @@ export const DHT_PROTOCOL = '/plusone/kad/1.0.0'
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 /** Inbound connections per second per IP; loopback meshes share one IP, so this is raised. */
 const INBOUND_CONNECTIONS_PER_SECOND = 100
+const LOOPBACK_IPS = ['127.0.0.1', '::1']
+/** Concurrent ping streams per connection and direction (libp2p's default is one out, two in). */
+const PING_STREAMS_PER_CONNECTION = 4
 
 export type NodeServices = {
   identify: Identify
@@ -42,6 +48,40 @@ export interface NodeInit {
   topics?: string[]
   /** Called when an inbound or outbound handshake fails, e.g. a peer with another swarm key. */
   onRefusedHandshake?: (direction: 'inbound' | 'outbound', err: Error) => void
+  /** DHT parameters; leave unset in a real mesh. Benchmarks pass SIMULATION_DHT. */
+  dht?: DhtTuning
+}
+
+/**
+ * kad-dht parameters. Leave them unset in a real mesh (one node per machine): libp2p's defaults
+ * (k = 20, a 6-bit routing trie, alpha = 10 on 10 disjoint paths) are what the rest of the
+ * network expects. They make every node hold, ping and connect to nearly every peer of a
+ * mesh of tens of nodes, and every lookup ask up to 20 peers at once; that is cheap on separate
+ * machines and ruinous when dozens of nodes share one CPU.
+ */
+export interface DhtTuning {
+  /** Peers per routing-table bucket, and how many peers a record is stored on. @default 20 */
+  kBucketSize?: number
+  /** Depth of the routing-table trie: it holds at most `2^prefixLength * kBucketSize` peers. @default 6 */
+  prefixLength?: number
+  /** Peers asked in parallel on each path of a query. @default 10 */
+  alpha?: number
+  /** Disjoint paths per query. @default alpha */
+  disjointPaths?: number
+}
+
+/**
+ * DHT parameters for many nodes in one process (benchmarks, simulations), never for a
+ * deployment: records stored on 4 peers, routing tables of at most 8, lookups 2 peers wide on
+ * one path. Every libp2p connection costs both of its ends tens of milliseconds of CPU (noise
+ * handshake, identify, peer-store writes, gossipsub and kad streams), and in one process all
+ * of it lands on one thread.
+ */
+export const SIMULATION_DHT: Readonly<DhtTuning> = {
+  kBucketSize: 4,
+  prefixLength: 1,
+  alpha: 2,
+  disjointPaths: 1,
 }
 
 /**
@@ -127,13 +167,21 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     peerDiscovery,
     services: {
       identify: identify(),
-      ping: ping(),
+      // the connection monitor, kad-dht's routing-table checks and callers all ping over this
+      // one protocol; with ping's default of one outbound (two inbound) stream per connection
+      // two of them at once fail, and the monitor then aborts a healthy connection
+      ping: ping({
+        maxOutboundStreams: PING_STREAMS_PER_CONNECTION,
+        maxInboundStreams: PING_STREAMS_PER_CONNECTION,
+      }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
         // local and LAN meshes are the common case: keep private and loopback addresses
         peerInfoMapper: passthroughMapper,
-        validators: { [CAPACITY_NAMESPACE]: capacityValidator },
+        ...init.dht,
+        // one memory per node: a replayed older record never overwrites a newer one held here
+        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory() },
         selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
         logPrefix: 'plusone:dht',
         datastorePrefix: '/plusone-dht',
@@ -146,6 +194,24 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
         maxInboundDataLength: MAX_GOSSIP_MESSAGE_BYTES,
         allowedTopics: init.topics,
         runOnLimitedConnection: false,
+        // without a fast id, every duplicate copy of a message has its signature verified before
+        // it is dropped; only validated messages enter this cache, so a forged copy cannot
+        // shadow the real one
+        fastMsgIdFn: (msg) =>
+          createHash('sha1')
+            .update(msg.from ?? EMPTY)
+            .update(msg.seqno ?? EMPTY)
+            .update(msg.topic)
+            .update(msg.data ?? EMPTY)
+            .digest('base64'),
+        scoreParams: {
+          // gossipsub penalises more than ten peers on one IP (a Sybil signal on the open
+          // internet) so hard that it stops publishing to them: every node of a loopback mesh
+          // shares 127.0.0.1, and a private swarm's members (admitted by the swarm key) may
+          // share a NAT address, so neither is penalised
+          IPColocationFactorWhitelist: new Set(LOOPBACK_IPS),
+          ...(init.swarmKey == null ? {} : { IPColocationFactorWeight: 0 }),
+        },
       }),
     },
   }) as Promise<PlusoneNode>

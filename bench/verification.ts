@@ -1,0 +1,210 @@
+/**
+ * The cost of verification: executions per accepted task and latency per task for k=1, k=3 and
+ * `auto` (adaptive replication), side by side, on a 10-node in-process mesh (loopback, built with
+ * `startDaemon` like `plusone daemon`), without and with 2 `wrong-output` executors.
+ *
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/verification.js [tasks] [inFlight]
+ *
+ * - Node 0 submits; the 9 others execute (in the faulty mesh, 2 of them lie on every task).
+ * - Per row, `tasks` single-task jobs (default 100), `inFlight` at a time (default 8); latency is
+ *   submitJob() → job done, every accepted output is compared with a local run.
+ * - The rows of one mesh run in order k=1, k=3, auto, so `auto` starts with the trust its
+ *   executors earned in the k=3 row (default policy: 20 verified results, spot checks p = 0.1);
+ *   a cold start costs k=3 for each executor's first 20 results.
+ */
+import type { Daemon } from '../src/daemon/index.js'
+import { RECEIPTS_TOPIC } from '../src/ledger/index.js'
+import { type Fault, TASKS_TOPIC } from '../src/market/index.js'
+import { runTask } from '../src/runtime/index.js'
+import { dec, enc, example } from '../test/market/helpers.js'
+import { createMesh, fullyConnect } from '../test/mesh.js'
+
+const TASKS = Number(process.argv[2] ?? 100)
+const IN_FLIGHT = Number(process.argv[3] ?? 8)
+const NODES = 10
+const FAULTY = [8, 9]
+const SPAN = 2_000
+const FUEL = 50_000_000
+const MEMORY_MB = 16
+const JOB_TIMEOUT_MS = 60_000
+const WARMUP_TASKS = 10
+
+const module = example('primes')
+const inputs = Array.from({ length: TASKS }, (_, i) => ({
+  name: `r${i}`,
+  bytes: enc(`${i * SPAN} ${(i + 1) * SPAN}`),
+}))
+
+interface Row {
+  faults: string
+  mode: string
+  accepted: number
+  failed: number
+  wrong: number
+  executionsPerTask: number
+  singleReplica: number
+  p50: number
+  p99: number
+  seconds: number
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+async function expectedOutputs(): Promise<string[]> {
+  const out: string[] = []
+  for (const i of inputs) {
+    const o = await runTask({
+      module,
+      input: i.bytes,
+      taskId: new Uint8Array(32),
+      limits: { fuel: BigInt(FUEL), memoryBytes: MEMORY_MB * 1024 * 1024 },
+    })
+    out.push(dec(o.output))
+  }
+  return out
+}
+
+/** Runs `count` single-task jobs, `IN_FLIGHT` at a time (each bounded by JOB_TIMEOUT_MS). */
+async function measure(
+  submitter: Daemon,
+  replicas: number | 'auto',
+  count: number,
+  expected: string[],
+): Promise<Omit<Row, 'faults' | 'mode'>> {
+  const awards = new Map<string, number>()
+  const off = submitter.market.on((e) => {
+    if (e.type === 'bid' && e.decision === 'award') awards.set(e.taskId, (awards.get(e.taskId) ?? 0) + 1)
+  })
+  const latencies: number[] = []
+  let accepted = 0
+  let failed = 0
+  let wrong = 0
+  let next = 0
+  const t0 = performance.now()
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++
+      const started = performance.now()
+      const job = await submitter.market.submitJob({
+        module,
+        inputs: [inputs[i % inputs.length]],
+        replicas,
+        fuel: FUEL,
+        memoryMB: MEMORY_MB,
+        maxOutputBytes: 4096,
+        deadlineMs: 10_000,
+      })
+      const view = await submitter.market.waitForJob(job.jobId, {
+        signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
+      })
+      latencies.push(performance.now() - started)
+      if (view.status !== 'done') {
+        failed++
+        continue
+      }
+      accepted++
+      const output = dec(await submitter.market.result(job.tasks[0].taskId))
+      if (output !== expected[i % expected.length]) wrong++
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  } finally {
+    off()
+  }
+  const seconds = (performance.now() - t0) / 1000
+  latencies.sort((a, b) => a - b)
+  const executions = [...awards.values()].reduce((a, b) => a + b, 0)
+  return {
+    accepted,
+    failed,
+    wrong,
+    executionsPerTask: executions / Math.max(1, accepted),
+    singleReplica: [...awards.values()].filter((n) => n === 1).length,
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
+    seconds,
+  }
+}
+
+async function scenario(label: string, fault: Fault | undefined, expected: string[]): Promise<Row[]> {
+  const faults = Array.from({ length: NODES }, (_, i) =>
+    fault !== undefined && FAULTY.includes(i) ? fault : undefined,
+  )
+  const mesh = await createMesh(NODES, { faults })
+  const rows: Row[] = []
+  try {
+    await fullyConnect(mesh.daemons, [TASKS_TOPIC, RECEIPTS_TOPIC], 60_000)
+    const submitter = mesh.daemons[0]
+    // warm-up: compile caches and connections (single replica: earns no trust for `auto`)
+    await measure(submitter, 1, WARMUP_TASKS, expected)
+    for (const [mode, replicas] of [
+      ['k=1', 1],
+      ['k=3', 3],
+      ['auto', 'auto'],
+    ] as const) {
+      rows.push({ faults: label, mode, ...(await measure(submitter, replicas, TASKS, expected)) })
+      process.stderr.write('.')
+    }
+  } finally {
+    await mesh.stop()
+  }
+  return rows
+}
+
+const expected = await expectedOutputs()
+const rows = [
+  ...(await scenario('none', undefined, expected)),
+  ...(await scenario('2 wrong-output', 'wrong-output', expected)),
+]
+process.stderr.write('\n')
+
+const header = [
+  'faults',
+  'mode',
+  'accepted',
+  'failed',
+  'wrong accepted',
+  'executions/task',
+  'single-replica',
+  'p50 ms',
+  'p99 ms',
+  'tasks/s',
+]
+const table = rows.map((r) => [
+  r.faults,
+  r.mode,
+  String(r.accepted),
+  String(r.failed),
+  String(r.wrong),
+  r.executionsPerTask.toFixed(2),
+  r.mode === 'auto' ? String(r.singleReplica) : '-',
+  r.p50.toFixed(0),
+  r.p99.toFixed(0),
+  (TASKS / r.seconds).toFixed(1),
+])
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)))
+const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ')
+console.log(
+  `verification bench: ${NODES} nodes in one process (loopback), node 0 submits; primes over ${SPAN} numbers per task; ` +
+    `${TASKS} single-task jobs per row, ${IN_FLIGHT} in flight; faulty mesh: nodes ${FAULTY.join(', ')} answer wrong`,
+)
+console.log(line(header))
+for (const row of table) console.log(line(row))
+for (const faults of ['none', '2 wrong-output']) {
+  const get = (mode: string): Row => rows.find((r) => r.faults === faults && r.mode === mode)!
+  const [k1, k3, auto] = [get('k=1'), get('k=3'), get('auto')]
+  console.log(
+    `${faults}: auto / k=3 executions ${(auto.executionsPerTask / k3.executionsPerTask).toFixed(2)}, ` +
+      `p50 ${(auto.p50 / k3.p50).toFixed(2)}; k=3 / k=1 executions ${(k3.executionsPerTask / k1.executionsPerTask).toFixed(2)}, ` +
+      `p50 ${(k3.p50 / k1.p50).toFixed(2)}`,
+  )
+}
+console.log(
+  'auto ran after k=3 on the same mesh, so honest executors started trusted (threshold: 20 verified results); ' +
+    'expected cost once trusted: 1.2 executions per task (spot checks p = 0.1, k = 3)',
+)
