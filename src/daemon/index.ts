@@ -184,7 +184,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
           ),
         // one award per IPv4 /24 or IPv6 /48 on the public network; a private swarm's members are known
         maxAwardsPerPrefix: init.swarmKey == null ? 1 : undefined,
-        onSettled: (s) => {
+        onSettled: (s) =>
           settlement
             .settle(
               s.taskId,
@@ -196,8 +196,10 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
                 pricePerGfuel: BigInt(e.price),
               })),
             )
-            .catch((err: Error) => say(`settling ${s.taskId} failed: ${err.message}`))
-        },
+            .catch((err: Error) => {
+              say(`settling ${s.taskId} failed: ${err.message}`)
+              throw err
+            }),
         ...init.market,
         executor: {
           admit: (submitter) => {

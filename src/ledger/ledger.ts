@@ -127,6 +127,11 @@ export class Ledger {
     return run
   }
 
+  /** Whether a receipt with this id (see `receiptId`) is stored. */
+  async has(id: string): Promise<boolean> {
+    return (await this.#store.get(RECEIPT_PREFIX + id)) !== undefined
+  }
+
   account(peer: string): Account {
     return this.#book.account(peer)
   }

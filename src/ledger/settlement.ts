@@ -2,7 +2,7 @@ import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interf
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Sublevel } from '../store/index.js'
 import type { Ledger } from './ledger.js'
-import { type ReceiptVerdict, signReceipt } from './receipt.js'
+import { type ReceiptVerdict, receiptId, signReceipt } from './receipt.js'
 import type { LedgerStore } from './store.js'
 
 /** Gossip topic of settlement receipts. */
@@ -186,7 +186,11 @@ export class SettlementService {
   /** Signs, stores and publishes one receipt per executor of a finished task. */
   async settle(taskId: string, jobId: string, executors: readonly ExecutorSettlement[]): Promise<void> {
     const now = Date.now()
+    const self = peerIdFromPrivateKey(this.components.privateKey).toString()
     for (const e of executors) {
+      // settling again after a crash: a receipt already signed stands (signing another would be
+      // a conflicting receipt for the same task and executor)
+      if (await this.components.ledger.has(receiptId(self, taskId, e.peer))) continue
       const bytes = await signReceipt(this.components.privateKey, {
         taskId,
         jobId,

@@ -11,6 +11,7 @@
  * - `run:<peerId>`                adaptive replication: the executor's run of verified results
  * - `award:<taskId>:<peerId>`     AwardRecord: the price an award was made at, so a restarted
  *                                 submitter settles it at the executor's bid, not its max price
+ * - `settled:<taskId>`            the task's receipts are all stored (a restart settles the others)
  */
 import type { Sublevel } from '../store/index.js'
 import type { QuorumEvent, QuorumInit } from '../verification/index.js'
@@ -103,6 +104,18 @@ export class Journal {
     const out: AwardRecord[] = []
     for await (const v of this.db.values({ gte: `award:${taskId}:`, lt: `award:${taskId};` }))
       out.push(parse<AwardRecord>(v))
+    return out
+  }
+
+  /** The task's receipts are stored: a restart need not settle it again. */
+  async markSettled(taskId: string): Promise<void> {
+    await this.db.put(`settled:${taskId}`, json(true))
+  }
+
+  async settledTasks(): Promise<Set<string>> {
+    const out = new Set<string>()
+    for await (const k of this.db.keys({ gte: 'settled:', lt: 'settled;' }))
+      out.add(k.slice('settled:'.length))
     return out
   }
 

@@ -39,6 +39,9 @@ import { BID_PROTOCOL, MAX_BID_BYTES, MAX_MARKET_STREAMS, RESULT_PROTOCOL, respo
 import { MAX_CLAIM_BYTES } from './spec.js'
 
 /** Tasks one job may have. */
+/** A job's max price when the submitter names none: 10 credits per Gfuel, in micro-credits. */
+export const DEFAULT_MAX_PRICE = 10_000_000
+
 export const MAX_JOB_TASKS = 10_000
 export const MAX_INPUT_NAME_CHARS = 256
 /** How often re-announcements, stuck reports and give-ups are checked. */
@@ -117,8 +120,10 @@ export class Market {
     for (const task of await this.journal.tasks()) this.tasks.set(task.taskId, task)
     await this.auto.load()
     if (this.init.resume ?? true) {
+      // unfinished tasks, and finished ones whose receipts may not all be stored yet
+      const settled = await this.journal.settledTasks()
       for (const task of this.tasks.values()) {
-        if (task.status !== 'waiting' && task.status !== 'running') continue
+        if (task.status !== 'waiting' && task.status !== 'running' && settled.has(task.taskId)) continue
         const specBytes = Buffer.from(task.spec, 'base64')
         const live = this.submitter.begin(task, decodeSpec(specBytes), new Uint8Array(specBytes))
         await restoreTask(this.submitter, live, this.journal)
@@ -209,7 +214,7 @@ export class Market {
         maxOutputBytes: req.maxOutputBytes ?? 16 * MIB,
         replicas,
         deadlineMs,
-        maxPrice: req.maxPrice ?? Number.MAX_SAFE_INTEGER,
+        maxPrice: req.maxPrice ?? DEFAULT_MAX_PRICE,
         jobId,
         nonce: randomBytes(NONCE_BYTES),
         submitter: peerId.toString(),

@@ -10,6 +10,7 @@ import { parseBlobCid } from '../blobs/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import {
   type AwardCandidate,
+  type ExecutorVerdict,
   type QuorumDecision,
   type QuorumEvent,
   QuorumTask,
@@ -215,18 +216,7 @@ export class Submitter {
           for (const t of live.deadlines.values()) clearTimeout(t)
           live.deadlines.clear()
           this.live.delete(id)
-          // Settlement: the ledger signs one receipt per executor from these verdicts. An award
-          // made before a restart has no bid price in memory: it is settled at the task's max price.
-          this.settings.onSettled?.({
-            taskId: id,
-            jobId: live.record.jobId,
-            executors: d.verdicts.map((v) => ({
-              peer: v.peer,
-              verdict: v.verdict,
-              fuelUsed: live.claims.get(v.peer)?.fuelUsed ?? 0,
-              price: live.awardees.find((a) => a.peer === v.peer)?.price ?? live.spec.maxPrice,
-            })),
-          })
+          await this.settle(live, d.verdicts)
           // adaptive replication learns from every settled task; receipts come first
           this.settings.auto
             .settle(d.verdicts, live.quorum.replicas)
@@ -238,6 +228,31 @@ export class Submitter {
         case 'verdict':
           break
       }
+    }
+  }
+
+  /**
+   * Settlement: the ledger signs one receipt per executor from these verdicts, then the journal
+   * marks the task settled. A crash in between leaves it unmarked, so a restart settles it again
+   * (the ledger skips receipts it already holds). An award journaled before award terms existed
+   * has no bid price: it is settled at the task's max price.
+   */
+  private async settle(live: LiveTask, verdicts: readonly ExecutorVerdict[]): Promise<void> {
+    const id = live.record.taskId
+    try {
+      await this.settings.onSettled?.({
+        taskId: id,
+        jobId: live.record.jobId,
+        executors: verdicts.map((v) => ({
+          peer: v.peer,
+          verdict: v.verdict,
+          fuelUsed: live.claims.get(v.peer)?.fuelUsed ?? 0,
+          price: live.awardees.find((a) => a.peer === v.peer)?.price ?? live.spec.maxPrice,
+        })),
+      })
+      await this.journal.markSettled(id)
+    } catch (err) {
+      this.log.error('task %s: settling: %s', id, (err as Error).message)
     }
   }
 
@@ -363,6 +378,7 @@ export class Submitter {
       const deadlineAt = Date.now() + live.spec.deadlineMs
       for (const c of chosen) {
         live.need--
+        await this.journal.putAward(live.record.taskId, { peer: c.peer, price: c.price, address: c.address })
         live.awardees.push({ peer: c.peer, address: c.address, price: c.price })
         await this.applyNow(live, { type: 'awarded', peer: c.peer })
         live.deadlines.set(
@@ -469,8 +485,16 @@ export class Submitter {
       await this.finish(live, live.record.status === 'cancelled' ? 'cancelled' : 'failed', snap.failureReason)
     }
     const decided = new Set(snap.verdicts.map((v) => v.peer))
+    const counted = new Set(snap.groups.flatMap((g) => g.members))
+    // a claim journaled just before a crash, whose quorum event was not: apply it now (the
+    // executor was never acked and a resent claim is refused as "already claimed")
+    const unapplied: string[] = []
     for (const peer of snap.awarded) {
-      if (decided.has(peer) || live.claims.has(peer)) continue
+      if (decided.has(peer) || counted.has(peer)) continue
+      if (live.claims.has(peer)) {
+        unapplied.push(peer)
+        continue
+      }
       live.deadlines.set(
         peer,
         setTimeout(() => {
@@ -479,8 +503,16 @@ export class Submitter {
         }, live.spec.deadlineMs + DEADLINE_GRACE_MS),
       )
     }
-    if (snap.settled) this.live.delete(live.record.taskId)
+    if (snap.settled) {
+      // only unmarked tasks are restored in this state: settled in memory, receipts not all stored
+      this.live.delete(live.record.taskId)
+      await this.settle(live, snap.verdicts)
+    }
     if (fetching !== undefined) void this.checkOutput(live, fetching)
+    for (const peer of unapplied) {
+      const claim = live.claims.get(peer)
+      if (claim != null) await this.apply(live, { type: 'claim', peer, resultHash: claim.resultHash })
+    }
     if (live.need > 0 && !this.terminal(live)) await this.run(live, () => this.announce(live))
   }
 

@@ -111,7 +111,8 @@ export interface MarketInit {
    */
   reannounceMs?: number
   /** Settlement hook: called once per finished task with every executor's verdict (issue 6 receipts). */
-  onSettled?: (settlement: TaskSettlement) => void
+  /** Resolves once the receipts are stored; the task is then journaled as settled. */
+  onSettled?: (settlement: TaskSettlement) => Promise<void> | void
   /** Re-announce unfinished tasks found in the journal on start. @default true */
   resume?: boolean
   /**
