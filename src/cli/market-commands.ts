@@ -112,7 +112,7 @@ Options:
                           10% of them spot-checked with 3 replicas: about 1.2 executions per task
                           instead of 3, but a trusted liar's answer is accepted 9 times in 10
       --fuel N            fuel per task, e.g. 500M or 10G (default 10G)
-      --memory MB         memory per task, MiB (default 64)
+      --memory MB         memory per task, MiB (default 256)
       --deadline D        time an executor has per task, e.g. 30s (default 30s)
       --max-price P       most you pay, credits per Gfuel (default 10)
       --wait              wait for the job, with a progress bar, and write the outputs
