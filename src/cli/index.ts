@@ -7,6 +7,7 @@ import { CliError, type Command, UsageError } from './common.js'
 import { daemonCommand } from './daemon.js'
 import { demoCommand } from './demo.js'
 import { ledgerCommand } from './ledger-command.js'
+import { logsCommand } from './logs-command.js'
 import {
   cancelCommand,
   jobsCommand,
@@ -39,6 +40,7 @@ export const COMMANDS: Command[] = [
   jobsCommand,
   cancelCommand,
   ledgerCommand,
+  logsCommand,
   runCmd,
   demoCommand,
 ]

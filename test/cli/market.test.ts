@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { LocalMesh } from '../../src/cli/local-mesh.js'
 import { BIN, cli, until } from './helpers.js'
@@ -115,6 +116,59 @@ describe('submitting jobs with the CLI to a mesh of real daemons', () => {
     const csv = await cli(['ledger', '--export', 'csv', '--data-dir', dir])
     assert.equal(csv.code, 0, csv.stderr)
     assert.equal(csv.stdout.trim().split('\n').length, 13, 'a header and 12 receipts')
+  })
+
+  it('logs -f follows the daemon: a submitted job shows up as it finishes', async () => {
+    const child = spawn(process.execPath, [BIN, 'logs', '-f', '--json', '--data-dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    const following = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('logs -f did not connect in 30 s')), 30_000)
+      child.stderr.on('data', (d) => {
+        if (String(d).includes('following')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    const sawJob = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no job event in 60 s:\n${out}`)), 60_000)
+      child.stdout.on('data', (d) => {
+        out += d
+        if (/"type":"job".*"status":"done"/.test(out)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    try {
+      // submit only once the stream is open, so no event can be missed
+      await following
+      const r = await cli([
+        'submit',
+        PRIMES,
+        '--input',
+        join(work, 'in', 'r1.txt'),
+        '--replicas',
+        '3',
+        '--wait',
+        '--data-dir',
+        dir,
+      ])
+      assert.equal(r.code, 0, r.stderr)
+      await sawJob
+      const events = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string })
+      assert.ok(
+        events.some((e) => e.type === 'task'),
+        'task events are printed too',
+      )
+    } finally {
+      child.kill('SIGINT')
+    }
   })
 
   it('a task nobody can run says why it waits, and cancel stops it', async () => {
