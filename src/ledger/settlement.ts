@@ -7,9 +7,9 @@ import type { LedgerStore } from './store.js'
 
 /** Gossip topic of settlement receipts. */
 export const RECEIPTS_TOPIC = 'plusone/receipts/1'
-/** Own receipts kept to publish again when peers (re)join the topic. */
+/** Recent receipts (own and heard) kept to publish again when peers (re)join the topic. */
 export const REPUBLISH_MAX_RECEIPTS = 256
-/** How old an own receipt may be and still be published again. */
+/** How old a receipt may be and still be published again. */
 export const REPUBLISH_WINDOW_MS = 10 * 60_000
 /** A burst of joins (a healed partition, a restart) publishes the recent receipts once, this much later. */
 export const REPUBLISH_DELAY_MS = 1_000
@@ -124,16 +124,14 @@ export class SettlementService {
   }
 
   /**
-   * After a restart: the receipts this node signed recently, so that one stored just before a
-   * crash, and never published, still reaches its executor.
+   * After a restart: the receipts this node holds from the last few minutes, so that one stored
+   * just before a crash, and never published, still reaches its executor.
    */
   private async loadRecent(): Promise<void> {
-    const self = peerIdFromPrivateKey(this.components.privateKey).toString()
     const cutoff = Date.now() - REPUBLISH_WINDOW_MS
     const found: Array<{ at: number; bytes: Uint8Array }> = []
     for await (const r of this.components.ledger.receipts()) {
-      if (r.info.submitter === self && r.info.timestampMs >= cutoff)
-        found.push({ at: r.info.timestampMs, bytes: r.bytes })
+      if (r.info.timestampMs >= cutoff) found.push({ at: r.info.timestampMs, bytes: r.bytes })
     }
     found.sort((a, b) => a.at - b.at)
     this.recent.unshift(...found.slice(-REPUBLISH_MAX_RECEIPTS))
@@ -148,9 +146,10 @@ export class SettlementService {
   /**
    * Gossip reaches only the peers connected when a receipt is published: a peer that joins the
    * topic later — a newcomer, a restarted node, the other side of a healed partition — would never
-   * hear it. So when a peer subscribes, this node publishes its own recent receipts again (once per
-   * burst of joins, bounded in number and age); the ledger counts each receipt once however often
-   * it arrives.
+   * hear it. So when a peer subscribes, this node publishes the recent receipts it holds again —
+   * its own and those it heard, since after a healed partition the submitter itself may not be
+   * connected to the newcomers (once per burst of joins, bounded in number and age); the ledger
+   * counts each receipt once however often it arrives.
    */
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChange>): void => {
     if (!evt.detail.subscriptions.some((s) => s.topic === RECEIPTS_TOPIC && s.subscribe)) return
@@ -224,7 +223,11 @@ export class SettlementService {
     this.components.ledger.add(msg.data).then(
       (r) => {
         if (r.outcome === 'duplicate' || r.outcome === 'kept') this.counters.duplicates++
-        else this.counters.added++
+        else {
+          this.counters.added++
+          // relayed again when peers join: the submitter may not be connected to them
+          this.remember(msg.data)
+        }
       },
       (err: Error) => {
         this.counters.rejected++

@@ -193,6 +193,7 @@ describe('plusone CLI against real daemon processes', () => {
       'jobs',
       'cancel',
       'ledger',
+      'logs',
       'run',
       'demo',
     ]) {
