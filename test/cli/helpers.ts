@@ -39,9 +39,16 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts `plusone daemon ARGS` and resolves once it serves its control API. */
-export function daemon(args: string[], { timeoutMs = 30_000 } = {}): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [BIN, 'daemon', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Starts `plusone daemon ARGS` and resolves once it serves its control API. `wrap` is a command
+ * prefix that execs the daemon (e.g. `ip netns exec NS`), so the child is still the daemon.
+ */
+export function daemon(
+  args: string[],
+  { timeoutMs = 30_000, wrap = [] as string[] } = {},
+): Promise<DaemonProcess> {
+  const argv = [...wrap, process.execPath, BIN, 'daemon', ...args]
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   const proc: DaemonProcess = {

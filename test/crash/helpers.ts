@@ -3,7 +3,7 @@
  * restarts, so a restarted daemon resumes from exactly what the killed one had written.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -90,7 +90,7 @@ export class CrashNode {
       ...this.args,
       ...bootstrap.flatMap((b) => ['--bootstrap', b]),
     ]
-    this.proc = this.wrap.length === 0 ? await daemon(args) : await wrappedDaemon(this.wrap, args)
+    this.proc = await daemon(args, { wrap: this.wrap })
     const m = /listening on (\S+)/.exec(this.proc.output())
     assert.ok(m != null, `no listen address in:\n${this.proc.output()}`)
     this.address = m[1]
@@ -140,44 +140,6 @@ export function run(
     })
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
-/** Like `daemon()` from test/cli/helpers.ts, with the process started under `wrap`. */
-function wrappedDaemon(wrap: Wrap, args: string[], timeoutMs = 30_000): Promise<DaemonProcess> {
-  const child: ChildProcess = spawn(wrap[0], [...wrap.slice(1), process.execPath, BIN, 'daemon', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const proc: DaemonProcess = {
-    child,
-    output: () => out,
-    exited,
-    stop: async (signal = 'SIGTERM') => {
-      // `ip netns exec` execs the command, so the child is the daemon itself
-      if (child.exitCode == null && child.signalCode == null) child.kill(signal)
-      return exited
-    },
-  }
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`daemon did not start within ${timeoutMs} ms:\n${out}`))
-    }, timeoutMs)
-    const onData = (d: Buffer): void => {
-      out += d
-      if (out.includes('control API')) {
-        clearTimeout(timer)
-        resolve(proc)
-      }
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    void exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`daemon exited with ${code} before it started:\n${out}`))
-    })
   })
 }
 
