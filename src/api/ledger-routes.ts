@@ -1,28 +1,11 @@
+import type { LedgerView } from '../client/types.js'
 import type { Ledger, SettlementService } from '../ledger/index.js'
 import { ApiError, type Route } from './server.js'
 
 const MICRO = 1e6
 
-/** What `plusone ledger --json` prints. Amounts are credits (micro-credit precision). */
-export interface LedgerJson {
-  peerId: string
-  balance: number
-  earned: number
-  spent: number
-  creditLimit: number
-  /** Credits earned per hour (UTC), oldest first. */
-  earnings: Array<{ hour: string; credits: number; tasks: number }>
-  peers: Array<{
-    peerId: string
-    score: number
-    accepted: number
-    rejected: number
-    timedOut: number
-    submitters: number
-    balance: number
-  }>
-  receipts: { stored: number; published: number; received: number; rejected: number }
-}
+/** What `plusone ledger --json` prints; the contract is the client's LedgerView. */
+export type { LedgerView as LedgerJson } from '../client/types.js'
 
 export function ledgerRoutes(
   ledger: Ledger,
@@ -34,7 +17,7 @@ export function ledgerRoutes(
     {
       method: 'GET',
       path: '/ledger',
-      handler: async (): Promise<LedgerJson> => {
+      handler: async (): Promise<LedgerView> => {
         const me = ledger.account(self)
         const hours = new Map<string, { credits: bigint; tasks: number }>()
         let stored = 0

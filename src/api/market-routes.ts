@@ -5,19 +5,7 @@ import { ApiError, type Route } from './server.js'
 const MAX_INPUTS = 10_000
 const SSE_HEARTBEAT_MS = 15_000
 
-/** The body of `POST /jobs`: bytes travel as base64. */
-export interface SubmitBody {
-  module: string
-  inputs: Array<{ name: string; data: string }>
-  /** A whole number ≥ 1, or "auto" for adaptive replication. */
-  replicas?: number | 'auto'
-  fuel?: number
-  memoryMB?: number
-  maxOutputBytes?: number
-  deadlineMs?: number
-  /** Micro-credits per Gfuel. */
-  maxPrice?: number
-}
+export type { SubmitBody } from '../client/types.js'
 
 function optionalNumber(body: Record<string, unknown>, key: string): number | undefined {
   const v = body[key]

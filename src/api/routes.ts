@@ -1,28 +1,14 @@
 import type { Daemon } from '../daemon/index.js'
+import type { Capacity } from '../capacity/index.js'
+import type { NodeRecord, PeerInfo } from '../client/types.js'
 import type { Route } from './server.js'
 
 const PING_TIMEOUT_MS = 2_000
-const NODES_LOOKUP_TIMEOUT_MS = 20_000
+/** `GET /nodes` answers within this long, with what the DHT walk found so far. */
+const NODES_LOOKUP_TIMEOUT_MS = 5_000
 
-export interface PeerInfoJson {
-  peerId: string
-  addresses: string[]
-  /** Round trip of a libp2p ping, or null when the peer did not answer in time. */
-  latencyMs: number | null
-}
-
-export interface NodeJson {
-  peerId: string
-  cores: number
-  memoryMB: number
-  /** Ask in credits per Gfuel. */
-  price: number
-  maxTasks: number
-  features: string[]
-  version: string
-  expiresAt: string
-  self: boolean
-}
+/** Wire types live with the client, which is their contract (see src/client/types.ts). */
+export type { NodeRecord as NodeJson, PeerInfo as PeerInfoJson } from '../client/types.js'
 
 /** The foundation's routes: who this node is, who it is connected to, and what the mesh offers. */
 export function nodeRoutes(d: Daemon): Route[] {
@@ -38,7 +24,7 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/peers',
-      handler: async ({ signal }): Promise<PeerInfoJson[]> => {
+      handler: async ({ signal }): Promise<PeerInfo[]> => {
         const byPeer = new Map<string, string[]>()
         for (const c of d.node.getConnections()) {
           const id = c.remotePeer.toString()
@@ -66,11 +52,25 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/nodes',
-      handler: async ({ signal }): Promise<NodeJson[]> => {
+      handler: async ({ signal }): Promise<NodeRecord[]> => {
         const self = d.node.peerId.toString()
-        const caps = await d.capacity.findAll({
-          signal: AbortSignal.any([signal, AbortSignal.timeout(NODES_LOOKUP_TIMEOUT_MS)]),
-        })
+        const found = new Map<string, Capacity>()
+        const own = d.capacity.current ?? d.capacity.latest
+        if (own != null) found.set(self, own)
+        // with no peer there is nobody to ask: answer at once with this node's own record
+        if (d.node.getConnections().length > 0) {
+          try {
+            for (const c of await d.capacity.findAll({
+              signal: AbortSignal.any([signal, AbortSignal.timeout(NODES_LOOKUP_TIMEOUT_MS)]),
+            }))
+              found.set(c.peerId, c)
+          } catch (err) {
+            if (signal.aborted) throw err
+            // the walk ran out of time: answer with every record it (or an earlier one) verified
+            for (const c of d.capacity.known()) if (!found.has(c.peerId)) found.set(c.peerId, c)
+          }
+        }
+        const caps = [...found.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
         return caps.map((c) => ({
           peerId: c.peerId,
           cores: c.cores,

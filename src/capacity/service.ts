@@ -89,6 +89,7 @@ export class CapacityService {
   private readonly controller = new AbortController()
   private readonly cache = new Map<string, Capacity>()
   private published?: Capacity
+  private signed?: Capacity
   private surveyTimer?: NodeJS.Timeout
   private surveying = false
   private providedAt?: number
@@ -144,6 +145,14 @@ export class CapacityService {
   /** The record this node last published successfully, if any. */
   get current(): Capacity | undefined {
     return this.published
+  }
+
+  /**
+   * This node's newest signed record, stored by peers or not yet (a node with no peers has
+   * nobody to store it with, but its record is still what it offers).
+   */
+  get latest(): Capacity | undefined {
+    return this.signed
   }
 
   get currentOffer(): Offer {
@@ -206,6 +215,7 @@ export class CapacityService {
     const key = capacityKey(peerId.toString())
     // check our own record exactly as remote peers will, so a bad offer fails loudly here
     const verified = await verifyCapacity(key, value)
+    this.signed = verified
     const peers = this.components.connectedPeers().length
     const grown = peers >= Math.max(2, this.peersAtLastPut * REPUBLISH_GROWTH_FACTOR)
     this.peersAtLastPut = peers

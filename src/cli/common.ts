@@ -23,10 +23,12 @@ export class CliError extends Error {
 
 export interface Command {
   name: string
-  /** One line for `plusone --help`. */
+  /** One line for `plusone --help` (the registry in index.ts shows it without loading the command). */
   summary: string
   /** The full `plusone NAME --help` text. */
   help: string
+  /** The options it parses; a test checks that `help` names every one of them. */
+  options?: NonNullable<ParseArgsConfig['options']>
   run(argv: string[]): Promise<number>
 }
 
@@ -79,3 +81,12 @@ export function table(header: string[], rows: string[][]): string {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 }
+
+/** Prints a command's help; the exit code of `plusone NAME --help`. */
+export function help(cmd: Command): number {
+  process.stdout.write(cmd.help)
+  return 0
+}
+
+export const DATA_DIR_HELP =
+  '      --data-dir D        data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)'

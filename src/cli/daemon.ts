@@ -12,12 +12,13 @@ import {
   CliError,
   type Command,
   DATA_DIR_OPTION,
+  help,
   nonNegative,
   parse,
   positiveInt,
   UsageError,
 } from './common.js'
-import { help, writePrivateFile } from './node-commands.js'
+import { writePrivateFile } from './node-commands.js'
 
 /** SIGINT/SIGTERM stop the daemon within this long, cleanly or not. */
 const STOP_DEADLINE_MS = 5_000
@@ -68,6 +69,7 @@ Options:
                            slow (answer after the deadline)
       --data-dir D         data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
+  options: OPTIONS,
   async run(argv) {
     const { values } = parse('daemon', argv, OPTIONS)
     if (values.help) return help(daemonCommand)

@@ -3,14 +3,10 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PNG } from 'pngjs'
-import type { LedgerJson } from '../api/ledger-routes.js'
-import type { NodeJson } from '../api/routes.js'
-import type { MarketStats } from '../market/index.js'
-import { ApiClient } from './client.js'
-import { CliError, type Command, parse, positiveInt, table } from './common.js'
+import { connect, type NodeRecord } from '../client/index.js'
+import { CliError, type Command, help, parse, positiveInt, table } from './common.js'
 import { LocalMesh } from './local-mesh.js'
 import { submitCommand } from './market-commands.js'
-import { help } from './node-commands.js'
 
 const DEFAULT_NODES = 5
 const IMAGE_PX = 512
@@ -31,6 +27,8 @@ function colour(v: number): [number, number, number, number] {
   return [Math.min(255, r + 20), Math.min(255, g + 10), Math.min(255, b + 40), 255]
 }
 
+const DEMO_OPTIONS = { nodes: { type: 'string' }, out: { type: 'string' } } as const
+
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run a local 5-node private mesh of real daemons and render a Mandelbrot job on it',
@@ -43,8 +41,9 @@ job of ${(IMAGE_PX / TILE_PX) ** 2} tiles at --replicas 3, with a progress bar; 
 verified tiles into a PNG (default ./mandelbrot.png); prints how many tasks each node ran;
 then stops every daemon and removes the directory.
 `,
+  options: DEMO_OPTIONS,
   async run(argv) {
-    const { values } = parse('demo', argv, { nodes: { type: 'string' }, out: { type: 'string' } })
+    const { values } = parse('demo', argv, DEMO_OPTIONS)
     if (values.help) return help(demoCommand)
     const size = positiveInt('--nodes', values.nodes) ?? DEFAULT_NODES
     if (size < 3 || size > 20) throw new CliError('--nodes must be 3 to 20 (a task needs 3 replicas)')
@@ -60,11 +59,11 @@ then stops every daemon and removes the directory.
     try {
       await mesh.start()
       const submitter = mesh.nodes[0]
-      const client = await ApiClient.connect(submitter.dataDir)
+      const client = await connect({ dataDir: submitter.dataDir })
       say(`waiting for node 0 to find all ${size} capacity records through the DHT ...`)
-      let nodes: NodeJson[] = []
+      let nodes: NodeRecord[] = []
       for (let i = 0; i < FIND_ATTEMPTS && nodes.length < size; i++) {
-        nodes = await client.json<NodeJson[]>('GET', '/nodes')
+        nodes = await client.nodes()
         if (nodes.length < size) await new Promise((r) => setTimeout(r, FIND_INTERVAL_MS))
       }
       say(`found ${nodes.length} of ${size} nodes\n`)
@@ -119,12 +118,12 @@ then stops every daemon and removes the directory.
       )
 
       const rows: string[][] = []
-      const submitterLedger = await client.json<LedgerJson>('GET', '/ledger')
+      const submitterLedger = await client.ledger()
       const balances = new Map(submitterLedger.peers.map((p) => [p.peerId, p.balance]))
       for (const [i, n] of mesh.nodes.entries()) {
-        const node = await ApiClient.connect(n.dataDir)
-        const stats = await node.json<MarketStats>('GET', '/stats')
-        const id = (await node.json<{ peerId: string }>('GET', '/id')).peerId
+        const node = await connect({ dataDir: n.dataDir })
+        const stats = await node.stats()
+        const id = (await node.id()).peerId
         const balance = i === 0 ? submitterLedger.balance : (balances.get(id) ?? 0)
         rows.push([`node ${i}${i === 0 ? ' (submitter)' : ''}`, String(stats.executed), String(balance)])
       }

@@ -1,48 +1,107 @@
 /**
- * The CLI: a thin layer over the control API. `init`, `id`, `swarm-key`, `daemon` and `run`
- * work without a daemon; every other command talks to the running one.
+ * The CLI: a thin layer over the typed client (src/client). `init`, `id`, `swarm-key`, `daemon`,
+ * `run` and `service` work without a daemon; every other command talks to the running one.
+ *
+ * Each command's module is imported only when that command runs, so `plusone --help` and the
+ * commands that only talk to the daemon never load libp2p or the sandbox.
  */
 import { VERSION } from '../version.js'
 import { CliError, type Command, UsageError } from './common.js'
-import { daemonCommand } from './daemon.js'
-import { demoCommand } from './demo.js'
-import { ledgerCommand } from './ledger-command.js'
-import { logsCommand } from './logs-command.js'
-import {
-  cancelCommand,
-  jobsCommand,
-  resultCommand,
-  statusCommand,
-  submitCommand,
-  tasksCommand,
-} from './market-commands.js'
-import { idCommand, initCommand, nodesCommand, peersCommand, swarmKeyCommand } from './node-commands.js'
-import { runCommand } from './run.js'
+import { exitCodeOf } from './client.js'
 
-const runCmd: Command = {
-  name: 'run',
-  summary: 'run a WebAssembly task locally in the sandbox, as an executor would (no daemon)',
-  help: '',
-  run: (argv) => runCommand(argv),
+/** A command as `plusone --help` lists it; `load` imports its implementation. */
+export interface CommandEntry {
+  name: string
+  summary: string
+  load(): Promise<Command>
 }
 
-export const COMMANDS: Command[] = [
-  initCommand,
-  idCommand,
-  swarmKeyCommand,
-  daemonCommand,
-  peersCommand,
-  nodesCommand,
-  submitCommand,
-  statusCommand,
-  resultCommand,
-  tasksCommand,
-  jobsCommand,
-  cancelCommand,
-  ledgerCommand,
-  logsCommand,
-  runCmd,
-  demoCommand,
+export const COMMANDS: CommandEntry[] = [
+  {
+    name: 'init',
+    summary: 'create the data directory with a new identity and a config file',
+    load: async () => (await import('./node-commands.js')).initCommand,
+  },
+  {
+    name: 'id',
+    summary: "print this node's peer id (and its addresses while the daemon runs)",
+    load: async () => (await import('./node-commands.js')).idCommand,
+  },
+  {
+    name: 'swarm-key',
+    summary: 'print a new pre-shared key for a private swarm',
+    load: async () => (await import('./node-commands.js')).swarmKeyCommand,
+  },
+  {
+    name: 'daemon',
+    summary: 'run the plusone node: join the mesh, offer capacity, serve the control API',
+    load: async () => (await import('./daemon.js')).daemonCommand,
+  },
+  {
+    name: 'service',
+    summary: 'run the daemon at login: install, uninstall or show a systemd user unit (launchd on macOS)',
+    load: async () => (await import('./service-command.js')).serviceCommand,
+  },
+  {
+    name: 'peers',
+    summary: 'list connected peers with their addresses and latency',
+    load: async () => (await import('./node-commands.js')).peersCommand,
+  },
+  {
+    name: 'nodes',
+    summary: 'list the capacity records of nodes found through the DHT',
+    load: async () => (await import('./node-commands.js')).nodesCommand,
+  },
+  {
+    name: 'submit',
+    summary: 'submit a WebAssembly module with one input or a directory of inputs as a job',
+    load: async () => (await import('./market-commands.js')).submitCommand,
+  },
+  {
+    name: 'status',
+    summary: 'show a task or a job, and why it is waiting if it is',
+    load: async () => (await import('./market-commands.js')).statusCommand,
+  },
+  {
+    name: 'result',
+    summary: "write a finished task's verified output to a file or stdout",
+    load: async () => (await import('./market-commands.js')).resultCommand,
+  },
+  {
+    name: 'tasks',
+    summary: 'list the tasks this node submitted',
+    load: async () => (await import('./market-commands.js')).tasksCommand,
+  },
+  {
+    name: 'jobs',
+    summary: 'list the jobs this node submitted',
+    load: async () => (await import('./market-commands.js')).jobsCommand,
+  },
+  {
+    name: 'cancel',
+    summary: 'cancel a job or task: stop announcing and awarding; executors drop the work',
+    load: async () => (await import('./market-commands.js')).cancelCommand,
+  },
+  {
+    name: 'ledger',
+    summary: "this node's balance, earnings over time and peers by reputation, from signed receipts",
+    load: async () => (await import('./ledger-command.js')).ledgerCommand,
+  },
+  {
+    name: 'logs',
+    summary: "follow the daemon's market events: jobs, tasks, bids, executions",
+    load: async () => (await import('./logs-command.js')).logsCommand,
+  },
+  {
+    name: 'run',
+    summary: 'run a WebAssembly task locally in the sandbox, as an executor would (no daemon)',
+    load: async () => (await import('./run.js')).runCmd,
+  },
+  {
+    name: 'demo',
+    summary: 'run a local 5-node private mesh of real daemons and render a Mandelbrot job on it',
+    load: async () => (await import('./demo.js')).demoCommand,
+  },
 ]
 
 function usage(): string {
@@ -66,16 +125,16 @@ export async function main(argv: string[]): Promise<number> {
     return name == null ? 2 : 0
   }
   if (name === '--version' || name === '-v') {
-    console.log(VERSION)
+    process.stdout.write(`${VERSION}\n`)
     return 0
   }
-  const cmd = COMMANDS.find((c) => c.name === name)
-  if (cmd == null) {
+  const entry = COMMANDS.find((c) => c.name === name)
+  if (entry == null) {
     process.stderr.write(`plusone: unknown command "${name}" (see plusone --help)\n`)
     return 2
   }
   try {
-    return await cmd.run(rest)
+    return await (await entry.load()).run(rest)
   } catch (err) {
     const e = err as Error
     if (e instanceof UsageError) {
@@ -84,6 +143,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`plusone ${name}: ${e.message}\n`)
     if (process.env.PLUSONE_DEBUG != null) process.stderr.write(`${e.stack}\n`)
-    return e instanceof CliError ? e.exitCode : 1
+    return e instanceof CliError ? e.exitCode : exitCodeOf(e)
   }
 }

@@ -1,9 +1,13 @@
 import { writeFile } from 'node:fs/promises'
-import type { LedgerJson } from '../api/ledger-routes.js'
-import { resolveDataDir } from '../config.js'
-import { ApiClient } from './client.js'
-import { type Command, DATA_DIR_OPTION, parse, printJson, table, UsageError } from './common.js'
-import { help } from './node-commands.js'
+import { daemonClient } from './client.js'
+import { type Command, DATA_DIR_OPTION, help, parse, printJson, table, UsageError } from './common.js'
+
+const OPTIONS = {
+  ...DATA_DIR_OPTION,
+  json: { type: 'boolean' },
+  export: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+} as const
 
 export const ledgerCommand: Command = {
   name: 'ledger',
@@ -20,26 +24,22 @@ Options:
   -o, --out FILE          with --export: write to FILE
       --data-dir D        data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
+  options: OPTIONS,
   async run(argv) {
-    const { values } = parse('ledger', argv, {
-      ...DATA_DIR_OPTION,
-      json: { type: 'boolean' },
-      export: { type: 'string' },
-      out: { type: 'string', short: 'o' },
-    })
+    const { values } = parse('ledger', argv, OPTIONS)
     if (values.help) return help(ledgerCommand)
     if (values.export != null && values.export !== 'csv' && values.export !== 'json') {
       throw new UsageError('ledger: --export takes csv or json')
     }
     if (values.out != null && values.export == null) throw new UsageError('ledger: -o needs --export')
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+    const client = await daemonClient(values['data-dir'])
     if (values.export != null) {
-      const text = await (await client.request('GET', `/ledger/export?format=${values.export}`)).text()
+      const text = await client.exportReceipts(values.export)
       if (values.out != null) await writeFile(values.out, text)
       else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
       return 0
     }
-    const l = await client.json<LedgerJson>('GET', '/ledger')
+    const l = await client.ledger()
     if (values.json) {
       printJson(l)
       return 0

@@ -1,8 +1,12 @@
-import { resolveDataDir } from '../config.js'
-import type { MarketEvent } from '../market/index.js'
-import { ApiClient } from './client.js'
-import { type Command, DATA_DIR_OPTION, parse, UsageError } from './common.js'
-import { help } from './node-commands.js'
+import type { MarketEvent } from '../client/index.js'
+import { daemonClient } from './client.js'
+import { type Command, DATA_DIR_OPTION, help, parse, UsageError } from './common.js'
+
+const OPTIONS = {
+  ...DATA_DIR_OPTION,
+  follow: { type: 'boolean', short: 'f' },
+  json: { type: 'boolean' },
+} as const
 
 /** One line a person reads for a market event. */
 export function describeEvent(e: MarketEvent): string {
@@ -30,58 +34,34 @@ export const logsCommand: Command = {
   help: `Usage: plusone logs -f [--json]
 
 Follows the running daemon's events (server-sent events from the control API) and prints
-one line each until interrupted.
+one line each until interrupted or the daemon stops.
 
 Options:
   -f, --follow            follow (required: there is no stored log to print)
       --json              print each event as one JSON object per line
       --data-dir D        data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
+  options: OPTIONS,
   async run(argv) {
-    const { values } = parse('logs', argv, {
-      ...DATA_DIR_OPTION,
-      follow: { type: 'boolean', short: 'f' },
-      json: { type: 'boolean' },
-    })
+    const { values } = parse('logs', argv, OPTIONS)
     if (values.help) return help(logsCommand)
     if (values.follow !== true) throw new UsageError('logs: only -f (follow) is supported')
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+    const client = await daemonClient(values['data-dir'])
     const stop = new AbortController()
-    process.once('SIGINT', () => stop.abort())
-    let res: Response
+    const onSigint = (): void => stop.abort()
+    process.once('SIGINT', onSigint)
     try {
-      res = await client.request('GET', '/events', undefined, stop.signal)
-    } catch (err) {
-      if (stop.signal.aborted) return 0
-      throw err
-    }
-    if (res.body == null) return 0
-    process.stderr.write("following the daemon's events (Ctrl-C to stop)\n")
-    const decoder = new TextDecoder()
-    let buffered = ''
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true })
-        let end = buffered.indexOf('\n\n')
-        while (end !== -1) {
-          const frame = buffered.slice(0, end)
-          buffered = buffered.slice(end + 2)
-          const data = frame
-            .split('\n')
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n')
-          if (data !== '') {
-            const e = JSON.parse(data) as MarketEvent
-            process.stdout.write(
-              `${values.json ? JSON.stringify(e) : `${new Date().toISOString().slice(11, 19)} ${describeEvent(e)}`}\n`,
-            )
-          }
-          end = buffered.indexOf('\n\n')
-        }
+      const events = await client.subscribe({ signal: stop.signal })
+      process.stderr.write("following the daemon's events (Ctrl-C to stop)\n")
+      for await (const e of events) {
+        process.stdout.write(
+          `${values.json ? JSON.stringify(e) : `${new Date().toISOString().slice(11, 19)} ${describeEvent(e)}`}\n`,
+        )
       }
     } catch (err) {
       if (!stop.signal.aborted) throw err
+    } finally {
+      process.removeListener('SIGINT', onSigint)
     }
     return 0
   },

@@ -1,12 +1,13 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { resolveDataDir, toMicroCredits } from '../config.js'
-import type { JobView, SubmittedJob, TaskView } from '../market/index.js'
-import { ApiClient } from './client.js'
+import type { Job, JobView, TaskView } from '../client/index.js'
+import { daemonClient } from './client.js'
 import {
   CliError,
   type Command,
+  DATA_DIR_HELP,
   DATA_DIR_OPTION,
+  help,
   nonNegative,
   parse,
   positiveInt,
@@ -14,12 +15,9 @@ import {
   table,
   UsageError,
 } from './common.js'
-import { help } from './node-commands.js'
-import { parseFuel } from './run.js'
 
-const POLL_MS = 200
 const MAX_INPUT_FILES = 10_000
-const DATA_DIR_HELP = '      --data-dir D        data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)'
+const JSON_OPTIONS = { ...DATA_DIR_OPTION, json: { type: 'boolean' } } as const
 
 /** "30s", "2m", "500ms", "1h" or plain seconds → milliseconds. */
 export function parseDuration(text: string): number {
@@ -96,6 +94,20 @@ class Progress {
   }
 }
 
+const SUBMIT_OPTIONS = {
+  ...DATA_DIR_OPTION,
+  input: { type: 'string', short: 'i' },
+  inputs: { type: 'string' },
+  replicas: { type: 'string' },
+  fuel: { type: 'string' },
+  memory: { type: 'string' },
+  deadline: { type: 'string' },
+  'max-price': { type: 'string' },
+  wait: { type: 'boolean' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+} as const
+
 export const submitCommand: Command = {
   name: 'submit',
   summary: 'submit a WebAssembly module with one input or a directory of inputs as a job',
@@ -122,25 +134,9 @@ ${DATA_DIR_HELP}
 
 Exit status: 0 when every task is done (or, without --wait, submitted); 1 otherwise.
 `,
+  options: SUBMIT_OPTIONS,
   async run(argv) {
-    const { values, positionals } = parse(
-      'submit',
-      argv,
-      {
-        ...DATA_DIR_OPTION,
-        input: { type: 'string', short: 'i' },
-        inputs: { type: 'string' },
-        replicas: { type: 'string' },
-        fuel: { type: 'string' },
-        memory: { type: 'string' },
-        deadline: { type: 'string' },
-        'max-price': { type: 'string' },
-        wait: { type: 'boolean' },
-        out: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      true,
-    )
+    const { values, positionals } = parse('submit', argv, SUBMIT_OPTIONS, true)
     if (values.help) return help(submitCommand)
     if (positionals.length !== 1)
       throw new UsageError('submit: expected exactly one MODULE.wasm (see plusone submit --help)')
@@ -148,43 +144,30 @@ Exit status: 0 when every task is done (or, without --wait, submitted); 1 otherw
     const replicas = values.replicas === 'auto' ? 'auto' : positiveInt('--replicas', values.replicas)
     if (replicas === 0) throw new UsageError('--replicas must be at least 1 or auto')
     const files = await readInputs(values.input, values.inputs)
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+    const maxPrice = nonNegative('--max-price', values['max-price'])
+    const fuel = values.fuel == null ? undefined : (await import('./run.js')).parseFuel(values.fuel)
+    const memoryMB = positiveInt('--memory', values.memory)
+    const deadlineMs = values.deadline == null ? undefined : parseDuration(values.deadline)
+    const client = await daemonClient(values['data-dir'])
     const module = await readBytes(positionals[0], 'module')
     const inputs = await Promise.all(
-      files.map(async (f) => ({ name: f.name, data: (await readBytes(f.path, 'input')).toString('base64') })),
+      files.map(async (f) => ({ name: f.name, data: await readBytes(f.path, 'input') })),
     )
-    const maxPrice = nonNegative('--max-price', values['max-price'])
-    const job = await client.json<SubmittedJob>('POST', '/jobs', {
-      module: module.toString('base64'),
-      inputs,
-      replicas,
-      fuel: values.fuel == null ? undefined : Number(parseFuel(values.fuel)),
-      memoryMB: positiveInt('--memory', values.memory),
-      deadlineMs: values.deadline == null ? undefined : parseDuration(values.deadline),
-      maxPrice: maxPrice == null ? undefined : toMicroCredits(maxPrice),
-    })
+    const job = await client.submit({ module, inputs, replicas, fuel, memoryMB, deadlineMs, maxPrice })
     if (values.wait !== true) {
       if (values.json)
         printJson({ jobId: job.jobId, tasks: job.tasks.map((t) => ({ ...t, status: 'waiting' })) })
       else console.log(job.jobId)
       return 0
     }
-    const view = await waitForJob(
-      client,
-      job.jobId,
-      job.tasks.length,
-      values.json !== true || process.stderr.isTTY,
-    )
+    const view = await waitForJob(job, values.json !== true || process.stderr.isTTY)
     const outputs = new Map<string, string>()
     if (values.out != null) {
       await mkdir(values.out, { recursive: true })
       for (const t of view.tasks) {
         if (t.status !== 'done') continue
-        const bytes = new Uint8Array(
-          await (await client.request('GET', `/tasks/${t.taskId}/result`)).arrayBuffer(),
-        )
         const path = join(values.out, t.input)
-        await writeFile(path, bytes)
+        await writeFile(path, await client.result(t.taskId))
         outputs.set(t.taskId, path)
       }
     }
@@ -206,30 +189,20 @@ Exit status: 0 when every task is done (or, without --wait, submitted); 1 otherw
   },
 }
 
-async function waitForJob(
-  client: ApiClient,
-  jobId: string,
-  total: number,
-  showProgress: boolean,
-): Promise<JobView> {
-  const progress = showProgress ? new Progress(total) : undefined
+/** Follows the job's progress from the daemon's event stream; Ctrl-C stops waiting, not the job. */
+async function waitForJob(job: Job, showProgress: boolean): Promise<JobView> {
+  const progress = showProgress ? new Progress(job.tasks.length) : undefined
   const interrupted = new AbortController()
   const onSigint = (): void => interrupted.abort()
   process.once('SIGINT', onSigint)
   try {
-    for (;;) {
-      const view = await client.json<JobView>('GET', `/jobs/${jobId}`, undefined, interrupted.signal)
-      const done = view.tasks.filter((t) => t.status === 'done').length
-      const failed = view.tasks.filter((t) => t.status === 'failed' || t.status === 'cancelled').length
-      progress?.update(done, failed, view.waiting)
-      if (view.status !== 'running') return view
-      await new Promise((r) => setTimeout(r, POLL_MS))
-      if (interrupted.signal.aborted)
-        throw new CliError(`stopped waiting; the job goes on: plusone status ${jobId}`, 130)
+    for await (const p of job.progress({ signal: interrupted.signal })) {
+      progress?.update(p.done, p.failed, p.status === 'running' ? p.waiting : undefined)
     }
+    return await job.status({ signal: interrupted.signal })
   } catch (err) {
     if (interrupted.signal.aborted)
-      throw new CliError(`stopped waiting; the job goes on: plusone status ${jobId}`, 130)
+      throw new CliError(`stopped waiting; the job goes on: plusone status ${job.jobId}`, 130)
     throw err
   } finally {
     process.removeListener('SIGINT', onSigint)
@@ -249,23 +222,19 @@ Options:
       --json              print JSON
 ${DATA_DIR_HELP}
 `,
+  options: JSON_OPTIONS,
   async run(argv) {
-    const { values, positionals } = parse(
-      'status',
-      argv,
-      { ...DATA_DIR_OPTION, json: { type: 'boolean' } },
-      true,
-    )
+    const { values, positionals } = parse('status', argv, JSON_OPTIONS, true)
     if (values.help) return help(statusCommand)
     if (positionals.length !== 1) throw new UsageError('status: expected one job or task id')
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
-    const id = encodeURIComponent(positionals[0])
+    const client = await daemonClient(values['data-dir'])
+    const id = positionals[0]
     let view: JobView | TaskView
     try {
-      view = await client.json<JobView>('GET', `/jobs/${id}`)
+      view = await client.job(id)
     } catch (err) {
-      if (!(err instanceof CliError) || err.exitCode !== 3) throw err
-      view = await client.json<TaskView>('GET', `/tasks/${id}`)
+      if (!notFound(err)) throw err
+      view = await client.task(id)
     }
     if (values.json) {
       printJson(view)
@@ -297,6 +266,8 @@ ${DATA_DIR_HELP}
   },
 }
 
+const RESULT_OPTIONS = { ...DATA_DIR_OPTION, out: { type: 'string', short: 'o' } } as const
+
 export const resultCommand: Command = {
   name: 'result',
   summary: "write a finished task's verified output to a file or stdout",
@@ -306,18 +277,13 @@ Options:
   -o, --out FILE          write the output to FILE (default: stdout)
 ${DATA_DIR_HELP}
 `,
+  options: RESULT_OPTIONS,
   async run(argv) {
-    const { values, positionals } = parse(
-      'result',
-      argv,
-      { ...DATA_DIR_OPTION, out: { type: 'string', short: 'o' } },
-      true,
-    )
+    const { values, positionals } = parse('result', argv, RESULT_OPTIONS, true)
     if (values.help) return help(resultCommand)
     if (positionals.length !== 1) throw new UsageError('result: expected one task id')
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
-    const res = await client.request('GET', `/tasks/${encodeURIComponent(positionals[0])}/result`)
-    const bytes = new Uint8Array(await res.arrayBuffer())
+    const client = await daemonClient(values['data-dir'])
+    const bytes = await client.result(positionals[0])
     if (values.out != null) await writeFile(values.out, bytes)
     else process.stdout.write(bytes)
     return 0
@@ -334,12 +300,13 @@ Options:
       --json              print JSON
 ${DATA_DIR_HELP}
 `,
+    options: JSON_OPTIONS,
     async run(argv) {
-      const { values } = parse(name, argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+      const { values } = parse(name, argv, JSON_OPTIONS)
       if (values.help) return help(cmd)
-      const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
+      const client = await daemonClient(values['data-dir'])
       if (name === 'jobs') {
-        const jobs = await client.json<JobView[]>('GET', '/jobs')
+        const jobs = await client.jobs()
         if (values.json) printJson(jobs)
         else if (jobs.length === 0) console.log('no jobs')
         else
@@ -355,7 +322,7 @@ ${DATA_DIR_HELP}
             ),
           )
       } else {
-        const tasks = await client.json<TaskView[]>('GET', '/tasks')
+        const tasks = await client.tasks()
         if (values.json) printJson(tasks)
         else if (tasks.length === 0) console.log('no tasks')
         else
@@ -382,13 +349,17 @@ export const cancelCommand: Command = {
 
 ${DATA_DIR_HELP}
 `,
+  options: DATA_DIR_OPTION,
   async run(argv) {
     const { values, positionals } = parse('cancel', argv, DATA_DIR_OPTION, true)
     if (values.help) return help(cancelCommand)
     if (positionals.length !== 1) throw new UsageError('cancel: expected one job or task id')
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
-    await client.json('POST', `/cancel/${encodeURIComponent(positionals[0])}`)
+    await (await daemonClient(values['data-dir'])).cancel(positionals[0])
     console.log(`cancelled ${positionals[0]}`)
     return 0
   },
+}
+
+function notFound(err: unknown): boolean {
+  return (err as Error).name === 'ApiError' && (err as { status?: number }).status === 404
 }

@@ -1,10 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readApiInfo } from '../client/index.js'
 import { CONFIG_FILE, defaultConfig, readConfig, resolveDataDir, writeConfig } from '../config.js'
-import { loadOrCreateIdentity, newSwarmKey, readIdentity } from '../node/index.js'
-import type { NodeJson, PeerInfoJson } from '../api/routes.js'
-import { ApiClient, readApiInfo } from './client.js'
-import { type Command, DATA_DIR_OPTION, parse, printJson, table } from './common.js'
+import { daemonClient } from './client.js'
+import { type Command, DATA_DIR_OPTION, help, parse, printJson, table } from './common.js'
+
+// node/index.js loads libp2p: only the commands that need an identity import it, when they run
+const identity = () => import('../node/index.js')
+const JSON_OPTIONS = { ...DATA_DIR_OPTION, json: { type: 'boolean' } } as const
 
 const DATA_DIR_HELP = `      --data-dir D   data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)`
 
@@ -19,12 +22,13 @@ config file (config.json). Running it again keeps the existing identity and conf
 Options:
 ${DATA_DIR_HELP}
 `,
+  options: DATA_DIR_OPTION,
   async run(argv) {
     const { values } = parse('init', argv, DATA_DIR_OPTION)
     if (values.help) return help(initCommand)
     const dataDir = resolveDataDir(values['data-dir'])
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
-    const { key, created } = await loadOrCreateIdentity(dataDir)
+    const { key, created } = await (await identity()).loadOrCreateIdentity(dataDir)
     let configNote = 'kept'
     try {
       await readConfig(dataDir)
@@ -53,17 +57,17 @@ Options:
       --json         print {"peerId": "...", "addresses": [...]}
 ${DATA_DIR_HELP}
 `,
+  options: JSON_OPTIONS,
   async run(argv) {
-    const { values } = parse('id', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    const { values } = parse('id', argv, JSON_OPTIONS)
     if (values.help) return help(idCommand)
     const dataDir = resolveDataDir(values['data-dir'])
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-    const peerId = peerIdFromPrivateKey(await readIdentity(dataDir)).toString()
+    const peerId = peerIdFromPrivateKey(await (await identity()).readIdentity(dataDir)).toString()
     let addresses: string[] = []
-    if ((await readApiInfo(dataDir)) != null) {
+    if ((await readApiInfo(dataDir).catch(() => undefined)) != null) {
       try {
-        const client = await ApiClient.connect(dataDir)
-        const info = await client.json<{ peerId: string; addresses: string[] }>('GET', '/id')
+        const info = await (await daemonClient(dataDir)).id()
         addresses = info.addresses.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`))
       } catch {
         // the daemon is not running: the peer id alone is still the answer
@@ -87,10 +91,11 @@ Prints a new 256-bit pre-shared key in the standard libp2p swarm-key format. Giv
 same file to every member: plusone daemon --swarm-key swarm.key. Peers without it
 cannot connect at all.
 `,
+  options: {},
   async run(argv) {
     const { values } = parse('swarm-key', argv, {})
     if (values.help) return help(swarmKeyCommand)
-    process.stdout.write(`${new TextDecoder().decode(newSwarmKey())}\n`)
+    process.stdout.write(`${new TextDecoder().decode((await identity()).newSwarmKey())}\n`)
     return 0
   },
 }
@@ -106,11 +111,11 @@ Options:
       --json         print JSON
 ${DATA_DIR_HELP}
 `,
+  options: JSON_OPTIONS,
   async run(argv) {
-    const { values } = parse('peers', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    const { values } = parse('peers', argv, JSON_OPTIONS)
     if (values.help) return help(peersCommand)
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
-    const peers = await client.json<PeerInfoJson[]>('GET', '/peers')
+    const peers = await (await daemonClient(values['data-dir'])).peers()
     if (values.json) printJson(peers)
     else if (peers.length === 0) console.log('no peers connected')
     else
@@ -141,11 +146,11 @@ Options:
       --json         print JSON
 ${DATA_DIR_HELP}
 `,
+  options: JSON_OPTIONS,
   async run(argv) {
-    const { values } = parse('nodes', argv, { ...DATA_DIR_OPTION, json: { type: 'boolean' } })
+    const { values } = parse('nodes', argv, JSON_OPTIONS)
     if (values.help) return help(nodesCommand)
-    const client = await ApiClient.connect(resolveDataDir(values['data-dir']))
-    const nodes = await client.json<NodeJson[]>('GET', '/nodes')
+    const nodes = await (await daemonClient(values['data-dir'])).nodes()
     if (values.json) printJson(nodes)
     else if (nodes.length === 0) console.log('no capacity records found yet (the DHT may still be forming)')
     else
@@ -163,11 +168,6 @@ ${DATA_DIR_HELP}
       )
     return 0
   },
-}
-
-export function help(cmd: Command): number {
-  process.stdout.write(cmd.help)
-  return 0
 }
 
 /** Writes a file readable only by its owner, atomically. */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DEFAULT_LIMITS, MAX_FUEL, outcomeHash, runTask, type TaskLimits } from '../runtime/index.js'
-import { UsageError } from './common.js'
+import { type Command, UsageError } from './common.js'
 
 const HELP = `Usage: plusone run MODULE.wasm [options]
 
@@ -152,19 +152,24 @@ async function runInner(argv: string[], io: RunIo): Promise<number> {
   return outcome.status === 'ok' ? 0 : 1
 }
 
+const RUN_OPTIONS = {
+  input: { type: 'string', short: 'i' },
+  fuel: { type: 'string' },
+  memory: { type: 'string' },
+  'max-output': { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+export const runCmd: Command = {
+  name: 'run',
+  summary: 'run a WebAssembly task locally in the sandbox, as an executor would (no daemon)',
+  help: HELP,
+  options: RUN_OPTIONS,
+  run: (argv) => runCommand(argv),
+}
+
 function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      input: { type: 'string', short: 'i' },
-      fuel: { type: 'string' },
-      memory: { type: 'string' },
-      'max-output': { type: 'string' },
-      out: { type: 'string', short: 'o' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: RUN_OPTIONS })
 }

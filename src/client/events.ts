@@ -1,0 +1,49 @@
+import { createParser } from 'eventsource-parser'
+import type { MarketEvent } from './types.js'
+
+/** Largest single event the client buffers; the daemon's events are a few hundred bytes. */
+export const MAX_EVENT_BYTES = 1024 * 1024
+
+/**
+ * Reads a `text/event-stream` body as market events until it ends or `signal` aborts (then it
+ * returns quietly). Comments (the daemon's heartbeats) and events without data are skipped.
+ */
+export async function* readEvents(res: Response, signal?: AbortSignal): AsyncGenerator<MarketEvent> {
+  const body = res.body
+  if (body == null) return
+  const queue: MarketEvent[] = []
+  let failure: Error | undefined
+  const parser = createParser({
+    maxBufferSize: MAX_EVENT_BYTES,
+    onEvent: (msg) => {
+      if (msg.data === '') return
+      try {
+        queue.push(JSON.parse(msg.data) as MarketEvent)
+      } catch {
+        failure = new Error(`the daemon sent an event that is not JSON: ${msg.data.slice(0, 80)}`)
+      }
+    },
+    onError: (err) => {
+      failure = err
+    },
+  })
+  const decoder = new TextDecoder()
+  const reader = body.getReader()
+  try {
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>
+      try {
+        chunk = await reader.read()
+      } catch (err) {
+        if (signal?.aborted === true) return
+        throw err
+      }
+      if (chunk.done) return
+      parser.feed(decoder.decode(chunk.value, { stream: true }))
+      if (failure != null) throw failure
+      while (queue.length > 0) yield queue.shift() as MarketEvent
+    }
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+}

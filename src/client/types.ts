@@ -1,0 +1,136 @@
+/**
+ * The control API's wire types: what `/api/v1` routes return, as JSON. These are the contract
+ * the daemon keeps (src/api/contract.ts checks the daemon's own types against them at compile
+ * time) and docs/api.yaml documents.
+ */
+
+/** `GET /id`. */
+export interface NodeIdentity {
+  peerId: string
+  /** Listen multiaddrs. */
+  addresses: string[]
+}
+
+/** `GET /peers`: one connected peer. */
+export interface PeerInfo {
+  peerId: string
+  addresses: string[]
+  /** Round trip of a libp2p ping, or null when the peer did not answer in time. */
+  latencyMs: number | null
+}
+
+/** `GET /nodes`: one node's signed capacity record. */
+export interface NodeRecord {
+  peerId: string
+  cores: number
+  memoryMB: number
+  /** Ask in credits per Gfuel. */
+  price: number
+  maxTasks: number
+  features: string[]
+  version: string
+  /** ISO 8601. */
+  expiresAt: string
+  /** This daemon's own record. */
+  self: boolean
+}
+
+export type TaskState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
+export type JobState = 'running' | 'done' | 'failed' | 'cancelled'
+
+/** `POST /jobs` answer: the ids given to the job and its tasks (one per input, in order). */
+export interface SubmittedJob {
+  jobId: string
+  tasks: Array<{ taskId: string; input: string }>
+}
+
+/** `GET /tasks/:id`. */
+export interface TaskView {
+  taskId: string
+  jobId: string
+  input: string
+  status: TaskState
+  /** sha256 of the accepted output, hex. */
+  outputHash?: string
+  /** Blob CID of the accepted output. */
+  outputCid?: string
+  /** Why it failed or was cancelled. */
+  reason?: string
+  /** Why it is waiting, if it is. */
+  waiting?: string
+  /** Replicas in force (1 for a single-replica `auto` task). */
+  replicas: number
+  auto?: boolean
+  awarded: number
+  claims: number
+  bidders: number
+  /** Milliseconds since the epoch. */
+  createdAt: number
+  finishedAt?: number
+}
+
+/** `GET /jobs/:id`. */
+export interface JobView {
+  jobId: string
+  status: JobState
+  tasks: Array<{ taskId: string; input: string; status: TaskState; outputHash?: string }>
+  /** Why it is waiting, if it is. */
+  waiting?: string
+  createdAt: number
+}
+
+/** `GET /events`: one server-sent event's data. */
+export type MarketEvent =
+  | { type: 'task'; taskId: string; jobId: string; status: TaskState; reason?: string }
+  | { type: 'job'; jobId: string; status: JobState; done: number; failed: number; total: number }
+  | { type: 'stuck'; taskId: string; waiting: string }
+  | { type: 'announcement'; taskId?: string; accepted: boolean; reason?: string }
+  | { type: 'bid'; taskId: string; peer: string; decision: 'award' | 'decline'; reason?: string }
+  | { type: 'executed'; taskId: string; status: string }
+  | { type: 'dropped'; taskId: string; reason: string }
+
+/** `GET /stats`: this node's market counters. */
+export interface MarketStats {
+  executed: number
+  bidsSent: number
+  awardsWon: number
+  claimsSent: number
+  announcementsAccepted: number
+  announcementsRejected: number
+  liveTasks: number
+}
+
+/** `GET /ledger`. Amounts are credits (micro-credit precision). */
+export interface LedgerView {
+  peerId: string
+  balance: number
+  earned: number
+  spent: number
+  creditLimit: number
+  /** Credits earned per hour (UTC), oldest first. */
+  earnings: Array<{ hour: string; credits: number; tasks: number }>
+  peers: Array<{
+    peerId: string
+    score: number
+    accepted: number
+    rejected: number
+    timedOut: number
+    submitters: number
+    balance: number
+  }>
+  receipts: { stored: number; published: number; received: number; rejected: number }
+}
+
+/** The body of `POST /jobs`: bytes travel as base64. */
+export interface SubmitBody {
+  module: string
+  inputs: Array<{ name: string; data: string }>
+  /** A whole number ≥ 1, or "auto" for adaptive replication. */
+  replicas?: number | 'auto'
+  fuel?: number
+  memoryMB?: number
+  maxOutputBytes?: number
+  deadlineMs?: number
+  /** Micro-credits per Gfuel. */
+  maxPrice?: number
+}
