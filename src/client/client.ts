@@ -1,5 +1,5 @@
 import { readEvents } from './events.js'
-import { type Endpoint, type RequestOptions, send } from './transport.js'
+import { type ApiResponse, type Endpoint, type RequestOptions, send } from './transport.js'
 import type {
   JobState,
   JobView,
@@ -106,7 +106,7 @@ export class PlusoneClient {
   }
 
   /** Sends one request; resolves once the daemon's answer starts. For routes without a method here. */
-  request(method: string, route: string, body?: unknown, options: RequestOptions = {}): Promise<Response> {
+  request(method: string, route: string, body?: unknown, options: RequestOptions = {}): Promise<ApiResponse> {
     return send(this.#endpoint, method, route, body, options.timeoutMs ?? this.#timeoutMs, options.signal)
   }
 
@@ -180,8 +180,7 @@ export class PlusoneClient {
 
   /** `GET /tasks/:id/result`: a finished task's verified output. */
   async result(taskId: string, options?: RequestOptions): Promise<Uint8Array> {
-    const res = await this.request('GET', path('/tasks', taskId, '/result'), undefined, options)
-    return new Uint8Array(await res.arrayBuffer())
+    return (await this.request('GET', path('/tasks', taskId, '/result'), undefined, options)).bytes()
   }
 
   /** `POST /cancel/:id`: cancels a job or a task. */
@@ -218,7 +217,7 @@ export class PlusoneClient {
    */
   async subscribe(options: RequestOptions = {}): Promise<AsyncGenerator<MarketEvent>> {
     const res = await this.request('GET', '/events', undefined, options)
-    return readEvents(res, options.signal)
+    return readEvents(res)
   }
 }
 

@@ -1,4 +1,5 @@
 import { createParser } from 'eventsource-parser'
+import type { ApiResponse } from './transport.js'
 import type { MarketEvent } from './types.js'
 
 /** Largest single event the client buffers; the daemon's events are a few hundred bytes. */
@@ -8,9 +9,7 @@ export const MAX_EVENT_BYTES = 1024 * 1024
  * Reads a `text/event-stream` body as market events until it ends or `signal` aborts (then it
  * returns quietly). Comments (the daemon's heartbeats) and events without data are skipped.
  */
-export async function* readEvents(res: Response, signal?: AbortSignal): AsyncGenerator<MarketEvent> {
-  const body = res.body
-  if (body == null) return
+export async function* readEvents(res: ApiResponse): AsyncGenerator<MarketEvent> {
   const queue: MarketEvent[] = []
   let failure: Error | undefined
   const parser = createParser({
@@ -28,22 +27,9 @@ export async function* readEvents(res: Response, signal?: AbortSignal): AsyncGen
     },
   })
   const decoder = new TextDecoder()
-  const reader = body.getReader()
-  try {
-    for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>
-      try {
-        chunk = await reader.read()
-      } catch (err) {
-        if (signal?.aborted === true) return
-        throw err
-      }
-      if (chunk.done) return
-      parser.feed(decoder.decode(chunk.value, { stream: true }))
-      if (failure != null) throw failure
-      while (queue.length > 0) yield queue.shift() as MarketEvent
-    }
-  } finally {
-    await reader.cancel().catch(() => {})
+  for await (const chunk of res.body) {
+    parser.feed(decoder.decode(chunk, { stream: true }))
+    if (failure != null) throw failure
+    while (queue.length > 0) yield queue.shift() as MarketEvent
   }
 }

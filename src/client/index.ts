@@ -38,7 +38,7 @@ export {
   DaemonTimeoutError,
   DaemonUnreachableError,
 } from './errors.js'
-export type { RequestOptions } from './transport.js'
+export type { ApiResponse, RequestOptions } from './transport.js'
 export type * from './types.js'
 
 export interface ConnectOptions {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { ApiError, DaemonTimeoutError, DaemonUnreachableError } from './errors.js'
 
 /** What the transport needs to reach one daemon. */
@@ -17,9 +18,21 @@ export interface RequestOptions {
   timeoutMs?: number
 }
 
+/** The daemon's answer: status and headers, and the body read once, as it arrives or whole. */
+export interface ApiResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  /** The body as it arrives; ends early (quietly) when the request's signal aborts. */
+  body: AsyncIterable<Uint8Array>
+  bytes(): Promise<Uint8Array>
+  text(): Promise<string>
+  json<T>(): Promise<T>
+}
+
 /**
  * Sends one request to `/api/v1` and turns every failure into a named error that says what
- * happened: nothing listening, no answer in time, or the daemon's own HTTP error.
+ * happened: nothing listening, no answer in time, or the daemon's own HTTP error. node:http
+ * rather than fetch: fetch's first use costs a CLI command several times node's own start-up.
  */
 export async function send(
   endpoint: Endpoint,
@@ -28,36 +41,74 @@ export async function send(
   body: unknown,
   timeoutMs: number,
   signal?: AbortSignal,
-): Promise<Response> {
+): Promise<ApiResponse> {
   signal?.throwIfAborted()
-  const timer = new AbortController()
-  const timeout = setTimeout(() => timer.abort(), timeoutMs)
-  const url = `${endpoint.url}/api/v1${path}`
-  let res: Response
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${endpoint.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+  const url = new URL(`${endpoint.url}/api/v1${path}`)
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent: false,
+        signal,
+        headers: {
+          authorization: `Bearer ${endpoint.token}`,
+          ...(payload == null
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': payload.byteLength }),
+        },
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: signal == null ? timer.signal : AbortSignal.any([signal, timer.signal]),
+      (r) => {
+        clearTimeout(timer)
+        resolve(r)
+      },
+    )
+    const timer = setTimeout(() => req.destroy(new DaemonTimeoutError(endpoint.url, timeoutMs)), timeoutMs)
+    req.on('error', (err) => {
+      clearTimeout(timer)
+      if (signal?.aborted === true) reject(signal.reason)
+      else if (err instanceof DaemonTimeoutError) reject(err)
+      else reject(unreachable(endpoint, err))
     })
-  } catch (err) {
-    if (signal?.aborted === true) throw signal.reason
-    if (timer.signal.aborted) throw new DaemonTimeoutError(endpoint.url, timeoutMs)
-    throw unreachable(endpoint, err)
-  } finally {
-    clearTimeout(timeout)
+    req.end(payload)
+  })
+  const response = wrap(res, signal)
+  if (res.statusCode == null || res.statusCode >= 400) throw await httpError(endpoint, response)
+  return response
+}
+
+function wrap(res: IncomingMessage, signal?: AbortSignal): ApiResponse {
+  const bytes = async (): Promise<Uint8Array> => {
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    const all = Buffer.concat(chunks)
+    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength)
   }
-  if (!res.ok) throw await httpError(endpoint, res)
-  return res
+  const text = async (): Promise<string> => Buffer.from(await bytes()).toString('utf8')
+  return {
+    status: res.statusCode ?? 0,
+    headers: res.headers,
+    body: {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const c of res) yield c as Uint8Array
+        } catch (err) {
+          if (signal?.aborted !== true) throw err
+        } finally {
+          res.destroy()
+        }
+      },
+    },
+    bytes,
+    text,
+    json: async <T>() => JSON.parse(await text()) as T,
+  }
 }
 
 function unreachable(endpoint: Endpoint, err: unknown): DaemonUnreachableError {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause
-  const code = cause?.code
+  const code = (err as NodeJS.ErrnoException).code
   const from = endpoint.source == null ? '' : ` (from ${endpoint.source})`
   if (code === 'ECONNREFUSED') {
     const dead = endpoint.pid != null && !alive(endpoint.pid)
@@ -69,7 +120,7 @@ function unreachable(endpoint: Endpoint, err: unknown): DaemonUnreachableError {
       { cause: err },
     )
   }
-  const why = code ?? cause?.message ?? (err as Error).message
+  const why = (err as Error).message
   return new DaemonUnreachableError(
     endpoint.url,
     `cannot reach the daemon at ${endpoint.url}${from}: ${why}`,
@@ -88,8 +139,8 @@ function alive(pid: number): boolean {
   }
 }
 
-async function httpError(endpoint: Endpoint, res: Response): Promise<ApiError> {
-  let message = `${res.status} ${res.statusText}`
+async function httpError(endpoint: Endpoint, res: ApiResponse): Promise<ApiError> {
+  let message = `HTTP ${res.status}`
   let name: string | undefined
   try {
     const j = (await res.json()) as { error?: string; name?: string }
