@@ -45,8 +45,8 @@ try {
   ]
   if (other != null) {
     cases.push(
-      { name: 'other --help', argv: [other, '--help'] },
-      { name: 'other peers', argv: [other, 'peers', '--data-dir', dataDir] },
+      { name: 'compared --help', argv: [other, '--help'] },
+      { name: 'compared peers', argv: [other, 'peers', '--data-dir', dataDir] },
     )
   }
   for (const c of cases) once(c.argv) // warm the file cache
