@@ -21,20 +21,41 @@ export interface MeterGlobals {
   flags: number
 }
 
-/** Types the rewriter adds (for helpers and multi-value wrapper blocks), appended after the module's own. */
+/**
+ * Types the rewriter adds (for helpers and multi-value wrapper blocks), appended after the
+ * module's own. Wrapper types are keyed by the function's type index, so the work per function
+ * is constant however many results its type has (a key built from the result list would cost
+ * results × functions).
+ */
 export class TypeTable {
   readonly added: { params: number[]; results: number[] }[] = []
-  private readonly index = new Map<string, number>()
+  private readonly wrappers = new Map<number, number>()
+  private readonly helpers = new Map<string, number>()
   constructor(private readonly base: number) {}
-  get(params: number[], results: number[]): number {
-    const key = `${params.join(',')}:${results.join(',')}`
-    let idx = this.index.get(key)
+
+  /** The type `() -> results` of a block wrapping a body of type `typeIdx`. */
+  resultsOf(typeIdx: number, results: number[]): number {
+    let idx = this.wrappers.get(typeIdx)
     if (idx === undefined) {
-      idx = this.base + this.added.length
-      this.added.push({ params, results })
-      this.index.set(key, idx)
+      idx = this.add([], results)
+      this.wrappers.set(typeIdx, idx)
     }
     return idx
+  }
+
+  /** A helper's type; `key` names the signature (helpers have a handful of fixed ones). */
+  helper(key: string, params: number[], results: number[]): number {
+    let idx = this.helpers.get(key)
+    if (idx === undefined) {
+      idx = this.add(params, results)
+      this.helpers.set(key, idx)
+    }
+    return idx
+  }
+
+  private add(params: number[], results: number[]): number {
+    this.added.push({ params, results })
+    return this.base + this.added.length - 1
   }
 }
 
@@ -54,7 +75,8 @@ export class Helpers {
     idx = this.base + this.added.length
     const w = new Writer(64)
     body(w)
-    this.added.push({ typeIdx: this.types.get(params, results), body: w.result() })
+    const signature = `${params.join(',')}:${results.join(',')}`
+    this.added.push({ typeIdx: this.types.helper(signature, params, results), body: w.result() })
     this.byKey.set(key, idx)
     return idx
   }
@@ -172,10 +194,7 @@ export function scanLeaf(m: ParsedModule, b: Reader): number {
     else if (op === 0xfc) {
       const sub = b.u32()
       if (sub === 9 || sub === 13) b.u32()
-      else if (sub === 12 || sub === 14) {
-        b.u32()
-        b.u32()
-      } else if (sub > 7) return -1
+      else if (sub > 7) return -1
     } else if (
       !(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4))
     )

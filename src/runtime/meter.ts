@@ -31,8 +31,10 @@
  */
 import { MalformedModuleError, Reader, Writer } from './binary.js'
 import {
+  ENGINE_LIMITS,
   isNumericValtype,
   opcodeProblem,
+  prefixedProblem,
   VALTYPE_F32,
   VALTYPE_F64,
   VALTYPE_I32,
@@ -62,7 +64,7 @@ const I32_NEGATIVE_TRAP = Uint8Array.of(0x41, 0, 0x48, 0x04, 0x40, 0x00, 0x0b)
 /** Operand slots the rewriter's own sequences may add on top of the original maximum height. */
 const EXTRA_OPERAND_SLOTS = 4
 /** V8 refuses functions with more locals than this; we refuse them first, with a sentence. */
-const MAX_LOCALS = 50_000
+const MAX_LOCALS = ENGINE_LIMITS.locals
 
 const CTRL_BLOCK = 0
 const CTRL_LOOP = 1
@@ -204,7 +206,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
       w.byte(0x02)
       if (type.results.length === 0) w.byte(0x40)
       else if (type.results.length === 1) w.byte(type.results[0]!)
-      else w.s64(types.get([], type.results))
+      else w.s64(types.resultsOf(m.funcTypes[funcIdx]!, type.results))
     }
 
     // control frames: kind, operand height at entry (below params), packed arity
@@ -319,6 +321,10 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           break
         case 0x0e: {
           const n = b.u32()
+          if (n > ENGINE_LIMITS.brTableEntries)
+            throw new InvalidModuleError(
+              `has a br_table of ${n} entries; WebAssembly engines accept at most ${ENGINE_LIMITS.brTableEntries}`,
+            )
           if (n > b.end - b.pos) b.fail('br_table longer than its body')
           for (let i = 0; i <= n; i++) b.u32()
           unreachable()
@@ -421,7 +427,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     function prefixed(b: Reader, at: number): void {
       const sub = b.u32()
       if (sub <= 7) return
-      if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) height -= 3
+      if (sub === 8 || sub === 10 || sub === 11) height -= 3
       switch (sub) {
         case 8: {
           const seg = b.u32()
@@ -444,13 +450,8 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
             throw new InvalidModuleError('uses a second memory: multi-memory is not supported')
           syncedCall(at, Uint8Array.of(0x10, ...leb(helpers.bulk('fill', [0xfc, 11, 0]))))
           return
-        case 12:
-        case 14:
-          b.u32()
-          if (b.u32() !== 0) throw new InvalidModuleError(opcodeProblem(0x25))
-          return
         default:
-          throw new InvalidModuleError(sub <= 17 ? opcodeProblem(0x25) : `uses unknown opcode 0xfc ${sub}`)
+          throw new InvalidModuleError(prefixedProblem(sub))
       }
     }
   }
