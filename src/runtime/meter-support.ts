@@ -12,8 +12,14 @@ export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
 export const FUEL_PER_GROWN_PAGE = 1024
 /** memory.fill/copy/init charge one fuel per this many bytes (as a shift). */
 export const BULK_BYTES_PER_FUEL_SHIFT = 6
-/** flags global bit set just before the trap of a failed memory.grow. */
+/** flags global bit: the last memory.grow was refused (cleared by a granted one). */
 export const FLAG_OUT_OF_MEMORY = 1
+/**
+ * Fuel for a call to a host function, on top of the instruction itself: crossing into
+ * JavaScript and back costs about as much as this many WebAssembly instructions (calibrated by
+ * bench/runtime.ts, the "host-call heavy" row). Host functions that copy bytes charge those too.
+ */
+export const HOST_CALL_FUEL = 40
 
 export interface MeterGlobals {
   fuel: number
@@ -94,13 +100,21 @@ export class Helpers {
     })
   }
 
-  /** (delta) -> old pages: grow, turn failure into out_of_memory, then charge per page. */
+  /**
+   * (delta) -> old pages, or -1: memory.grow as WebAssembly defines it (the memory's maximum is
+   * the smaller of the declared one and the task's limit, so past either it returns -1). A
+   * refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported as out_of_memory; a
+   * granted grow clears it and is charged per page. Growing is a constant-time mprotect in V8
+   * (pages are zeroed lazily, and touching them is metered), so charging after it is safe.
+   */
   grow(): number {
     return this.make('grow', [VALTYPE_I32], [VALTYPE_I32], (w) => {
       w.bytes(Uint8Array.of(2, 1, VALTYPE_I64, 1, VALTYPE_I32)) // locals: 1 i64 (idx 1), 1 i32 (idx 2)
-      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if; flags = 1; unreachable; end
+      const flags = leb(this.g.flags)
+      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if; flags = 1; return -1; end
       w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
-      w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...leb(this.g.flags), 0x00, 0x0b))
+      w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...flags, 0x41, 0x7f, 0x0f, 0x0b))
+      w.bytes(Uint8Array.of(0x41, 0, 0x24, ...flags)) // flags = 0
       // fuel -= delta * FUEL_PER_GROWN_PAGE
       w.bytes(Uint8Array.of(0x23, ...leb(this.g.fuel), 0x20, 0, 0xad, 0x42))
       w.s64(FUEL_PER_GROWN_PAGE)
@@ -151,7 +165,15 @@ const MAX_LEAF_INSTRUCTIONS = 8192
 /** Host functions that do not touch the fuel global, so leaves calling them stay unmetered. */
 const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort', 'plusone.input_len', 'plusone.seed', 'plusone.progress'])
 
-export function scanLeaf(m: ParsedModule, b: Reader): number {
+/** What the pre-pass learns about a pure leaf: its instruction count (host calls included). */
+export interface Leaf {
+  cost: number
+  /** It calls a host function (which may trap): its caller writes its fuel back first. */
+  callsHost: boolean
+}
+
+/** A pure leaf's cost, or undefined if it has loops, calls or memory.grow/bulk operations. */
+export function scanLeaf(m: ParsedModule, b: Reader): Leaf | undefined {
   const groups = b.u32()
   let locals = 0
   for (let i = 0; i < groups; i++) {
@@ -159,27 +181,30 @@ export function scanLeaf(m: ParsedModule, b: Reader): number {
     b.u8()
   }
   // Leaves skip the stack budget, so their frames must be small: bound locals and size.
-  if (locals > MAX_LEAF_LOCALS) return -1
+  if (locals > MAX_LEAF_LOCALS) return undefined
   let depth = 0
   let cost = 0
+  let callsHost = false
   for (;;) {
     const op = b.u8()
-    if (++cost > MAX_LEAF_INSTRUCTIONS) return -1
+    if (++cost > MAX_LEAF_INSTRUCTIONS) return undefined
     if (op === 0x02 || op === 0x04) {
       readBlockType(b, m.types)
       depth++
     } else if (op === 0x0b) {
-      if (depth-- === 0) return cost
+      if (depth-- === 0) return { cost, callsHost }
     } else if (op === 0x10) {
       // host functions that neither charge fuel nor call back may be called from a leaf
-      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return -1
+      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return undefined
+      cost += HOST_CALL_FUEL
+      callsHost = true
     } else if (op === 0x03 || op === 0x11 || op === 0x40) {
-      return -1
+      return undefined
     } else if (op === 0x0c || op === 0x0d || (op >= 0x20 && op <= 0x24) || op === 0x3f) {
       b.u32()
     } else if (op === 0x0e) {
       const n = b.u32()
-      if (n > b.end - b.pos) return -1
+      if (n > b.end - b.pos) return undefined
       for (let i = 0; i <= n; i++) b.u32()
     } else if (op === 0x1c) {
       b.u32()
@@ -194,11 +219,11 @@ export function scanLeaf(m: ParsedModule, b: Reader): number {
     else if (op === 0xfc) {
       const sub = b.u32()
       if (sub === 9 || sub === 13) b.u32()
-      else if (sub > 7) return -1
+      else if (sub > 7) return undefined
     } else if (
       !(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4))
     )
-      return -1
+      return undefined
   }
 }
 

@@ -42,7 +42,9 @@ import {
   valtypeProblem,
 } from './features.js'
 import {
+  HOST_CALL_FUEL,
   type Helpers,
+  type Leaf,
   leb,
   type MeterGlobals,
   readBlockType,
@@ -87,11 +89,11 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     r.skip(size)
   }
   // Pure leaves called only directly are charged by their callers and left unmetered.
-  const leafCost = new Int32Array(m.funcTypes.length).fill(-1)
+  const leaves: (Leaf | undefined)[] = new Array(m.funcTypes.length)
   for (let f = 0; f < bodies.length; f++) {
     if (m.externallyCalled.has(fnBase + f)) continue
     try {
-      leafCost[fnBase + f] = scanLeaf(m, new Reader(m.bytes, bodies[f]![0], bodies[f]![1]))
+      leaves[fnBase + f] = scanLeaf(m, new Reader(m.bytes, bodies[f]![0], bodies[f]![1]))
     } catch {
       // malformed: the rewriting pass below reports it
     }
@@ -113,7 +115,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
 
   function rewriteBody(b: Reader, w: Writer, funcIdx: number): void {
     const type = m.types[m.funcTypes[funcIdx]!]!
-    const leaf = leafCost[funcIdx]! >= 0
+    const leaf = leaves[funcIdx] !== undefined
     const sizeSlot = w.slot()
     const bodyStart = w.len
     const groups = b.u32()
@@ -341,9 +343,21 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           const callee = b.u32()
           if (callee >= totalFuncs) throw new InvalidModuleError('calls an undefined function')
           callEffect(m.funcTypes[callee]!)
-          const calleeCost = leafCost[callee]!
-          if (calleeCost >= 0) region.cost += calleeCost
-          else syncedCall(at)
+          const calleeLeaf = leaves[callee]
+          if (calleeLeaf) {
+            region.cost += calleeLeaf.cost
+            // it may trap in a host function (abort): the fuel charged so far must be visible
+            if (calleeLeaf.callsHost && !leaf) {
+              flush(at)
+              syncOut()
+              copyFrom = at
+            }
+          } else if (callee < fnBase) {
+            region.cost += HOST_CALL_FUEL
+            // a leaf has no fuel local to write back, and calls only host functions that
+            // neither read nor charge fuel; its caller wrote the fuel back before calling it
+            if (!leaf) syncedCall(at)
+          } else syncedCall(at)
           break
         }
         case 0x11: {
