@@ -10,7 +10,7 @@
  */
 import { type WasmGlobal, type WasmMemory, wasm } from './engine.js'
 import { outputLimit } from './limits.js'
-import { FLAG_OUT_OF_MEMORY } from './meter-support.js'
+import { BYTES_PER_FUEL, FLAG_OUT_OF_MEMORY } from './meter-support.js'
 import { type Outcome, type OutcomeStatus, sha256 } from './outcome.js'
 import type { PreparedModule } from './prepare.js'
 import {
@@ -47,8 +47,8 @@ export interface ExecuteRequest {
   onProgress?: (permille: number) => void
 }
 
-/** Host calls that copy bytes charge one fuel per this many bytes. */
-const HOST_BYTES_PER_FUEL = 64n
+/** Host calls that copy bytes charge one fuel per this many bytes (on top of the call's fuel). */
+const HOST_BYTES_PER_FUEL = BigInt(BYTES_PER_FUEL)
 
 /** Thrown from a host function to stop the task with a status. */
 class Stop extends Error {

@@ -59,16 +59,22 @@ export interface HostImport {
   name: string
   params: readonly number[]
   results: readonly number[]
+  /**
+   * Fuel for one call, on top of the call instruction: crossing into JavaScript and back costs
+   * about as much CPU as this many WebAssembly instructions (calibrated by bench/runtime.ts, the
+   * "host" rows). Host functions that copy bytes also charge for the bytes.
+   */
+  fuel: number
 }
 
 const I32 = VALTYPE_I32
 export const HOST_IMPORTS: readonly HostImport[] = [
-  { module: 'plusone', name: 'input_len', params: [], results: [I32] },
-  { module: 'plusone', name: 'input_read', params: [I32, I32, I32], results: [I32] },
-  { module: 'plusone', name: 'output_write', params: [I32, I32], results: [] },
-  { module: 'plusone', name: 'seed', params: [I32], results: [] },
-  { module: 'plusone', name: 'progress', params: [I32], results: [] },
-  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [] },
+  { module: 'plusone', name: 'input_len', params: [], results: [I32], fuel: 40 },
+  { module: 'plusone', name: 'input_read', params: [I32, I32, I32], results: [I32], fuel: 40 },
+  { module: 'plusone', name: 'output_write', params: [I32, I32], results: [], fuel: 40 },
+  { module: 'plusone', name: 'seed', params: [I32], results: [], fuel: 40 },
+  { module: 'plusone', name: 'progress', params: [I32], results: [], fuel: 400 },
+  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [], fuel: 40 },
 ]
 
 export function describeSignature(params: readonly number[], results: readonly number[]): string {

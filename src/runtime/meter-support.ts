@@ -10,16 +10,21 @@ import { InvalidModuleError, type ParsedModule } from './parse.js'
 export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
 /** Fuel charged per 64 KiB page obtained with memory.grow. */
 export const FUEL_PER_GROWN_PAGE = 1024
-/** memory.fill/copy/init charge one fuel per this many bytes (as a shift). */
-export const BULK_BYTES_PER_FUEL_SHIFT = 6
+/**
+ * memory.fill/copy/init and the host copies (input_read, output_write) charge one fuel per this
+ * many bytes, before they copy: copying 4 bytes costs about what one instruction does.
+ */
+export const BYTES_PER_FUEL = 4
+const BULK_BYTES_PER_FUEL_SHIFT = Math.log2(BYTES_PER_FUEL)
+/**
+ * Fuel for a call that enters a metered function (`call` of a non-leaf, `call_indirect`): the
+ * callee's prologue and epilogue (stack budget, fuel write-back) cost about this many
+ * instructions. An indirect call adds CALL_INDIRECT_FUEL for the table and signature checks.
+ */
+export const CALL_FUEL = 16
+export const CALL_INDIRECT_FUEL = 32
 /** flags global bit: the last memory.grow was refused (cleared by a granted one). */
 export const FLAG_OUT_OF_MEMORY = 1
-/**
- * Fuel for a call to a host function, on top of the instruction itself: crossing into
- * JavaScript and back costs about as much as this many WebAssembly instructions (calibrated by
- * bench/runtime.ts, the "host-call heavy" row). Host functions that copy bytes charge those too.
- */
-export const HOST_CALL_FUEL = 40
 
 export interface MeterGlobals {
   fuel: number
@@ -195,8 +200,9 @@ export function scanLeaf(m: ParsedModule, b: Reader): Leaf | undefined {
       if (depth-- === 0) return { cost, callsHost }
     } else if (op === 0x10) {
       // host functions that neither charge fuel nor call back may be called from a leaf
-      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return undefined
-      cost += HOST_CALL_FUEL
+      const callee = b.u32()
+      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[callee] ?? '')) return undefined
+      cost += m.importFuel[callee]!
       callsHost = true
     } else if (op === 0x03 || op === 0x11 || op === 0x40) {
       return undefined

@@ -42,7 +42,8 @@ import {
   valtypeProblem,
 } from './features.js'
 import {
-  HOST_CALL_FUEL,
+  CALL_FUEL,
+  CALL_INDIRECT_FUEL,
   type Helpers,
   type Leaf,
   leb,
@@ -52,6 +53,7 @@ import {
   scanLeaf,
   type TypeTable,
 } from './meter-support.js'
+import { bitSensitiveLocals, ignoresNanBits, NAN_RESULT } from './nan.js'
 import { InvalidModuleError, type ParsedModule } from './parse.js'
 
 /** The temporaries every rewritten function gets: one local each of i64, i32, f32, f64. */
@@ -135,6 +137,8 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     const tF32 = locals + 2
     const tF64 = locals + 3
     w.bytes(EXTRA_LOCALS)
+    const sensitive = bitSensitiveLocals(m.bytes, b.pos, b.end, m.types)
+    const arithmeticOnly = sensitive && ((local: number) => !sensitive.has(local))
     // Emission goes straight into the writer: this runs for every function of every module.
     /** Leaves a canonical NaN in place of any NaN on top of the stack (f32 or f64). */
     const canon = (f64: boolean) => {
@@ -353,11 +357,14 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
               copyFrom = at
             }
           } else if (callee < fnBase) {
-            region.cost += HOST_CALL_FUEL
+            region.cost += m.importFuel[callee]!
             // a leaf has no fuel local to write back, and calls only host functions that
             // neither read nor charge fuel; its caller wrote the fuel back before calling it
             if (!leaf) syncedCall(at)
-          } else syncedCall(at)
+          } else {
+            region.cost += CALL_FUEL
+            syncedCall(at)
+          }
           break
         }
         case 0x11: {
@@ -366,6 +373,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           height--
           callEffect(typeIdx)
           if (b.u32() !== 0) throw new InvalidModuleError(opcodeProblem(0x25))
+          region.cost += CALL_FUEL + CALL_INDIRECT_FUEL
           syncedCall(at)
           break
         }
@@ -383,13 +391,6 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
         case 0x23:
         case 0x24:
           if (b.u32() >= g.fuel) throw new InvalidModuleError('uses an undefined global')
-          break
-        case 0x38:
-        case 0x39:
-          readMemarg(b)
-          flush(at)
-          canon(op === 0x39)
-          copyFrom = at
           break
         case 0x3f:
           if (b.u8() !== 0)
@@ -412,18 +413,6 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
         case 0x44:
           b.skip(8)
           break
-        case 0x98:
-        case 0xbc:
-          flush(at)
-          canon(false)
-          copyFrom = at
-          break
-        case 0xa6:
-        case 0xbd:
-          flush(at)
-          canon(true)
-          copyFrom = at
-          break
         case 0xfc:
           prefixed(b, at)
           break
@@ -432,7 +421,16 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
             readMemarg(b)
             break
           }
-          if (op >= 0x45 && op <= 0xc4) break
+          if (op >= 0x45 && op <= 0xc4) {
+            const nan = NAN_RESULT[op]!
+            // an arithmetic NaN result is canonicalised unless its bits can never be seen (nan.ts)
+            if (nan !== 0 && !ignoresNanBits(m.bytes, b.pos, b.end, arithmeticOnly)) {
+              flush(b.pos)
+              canon(nan === VALTYPE_F64)
+              copyFrom = b.pos
+            }
+            break
+          }
           throw new InvalidModuleError(opcodeProblem(op))
       }
       if (height > maxHeight) maxHeight = height
