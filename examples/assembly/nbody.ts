@@ -1,5 +1,6 @@
 // The n-body simulation of the Computer Language Benchmarks Game (Jovian planets, symplectic
-// integrator): a float-heavy kernel. Input: text "steps" (default 100000). Output: text, the
+// integrator): a float-heavy kernel (array accesses unchecked, as performance-minded
+// AssemblyScript writes them). Input: text "steps" (default 100000). Output: text, the
 // system's energy before and after, "-0.169075164 -0.169059907".
 import { parseInts, readInput, writeString } from './lib/plusone'
 
@@ -52,37 +53,37 @@ function init(): void {
 function advance(dt: f64): void {
   for (let i = 0; i < N; i++) {
     for (let j = i + 1; j < N; j++) {
-      const dx = x[i] - x[j]
-      const dy = y[i] - y[j]
-      const dz = z[i] - z[j]
+      const dx = unchecked(x[i]) - unchecked(x[j])
+      const dy = unchecked(y[i]) - unchecked(y[j])
+      const dz = unchecked(z[i]) - unchecked(z[j])
       const d2 = dx * dx + dy * dy + dz * dz
       const mag = dt / (d2 * Math.sqrt(d2))
-      const mi = mass[i] * mag
-      const mj = mass[j] * mag
-      vx[i] -= dx * mj
-      vy[i] -= dy * mj
-      vz[i] -= dz * mj
-      vx[j] += dx * mi
-      vy[j] += dy * mi
-      vz[j] += dz * mi
+      const mi = unchecked(mass[i]) * mag
+      const mj = unchecked(mass[j]) * mag
+      unchecked(vx[i] = unchecked(vx[i]) - (dx * mj))
+      unchecked(vy[i] = unchecked(vy[i]) - (dy * mj))
+      unchecked(vz[i] = unchecked(vz[i]) - (dz * mj))
+      unchecked(vx[j] = unchecked(vx[j]) + (dx * mi))
+      unchecked(vy[j] = unchecked(vy[j]) + (dy * mi))
+      unchecked(vz[j] = unchecked(vz[j]) + (dz * mi))
     }
   }
   for (let i = 0; i < N; i++) {
-    x[i] += dt * vx[i]
-    y[i] += dt * vy[i]
-    z[i] += dt * vz[i]
+    unchecked(x[i] = unchecked(x[i]) + (dt * unchecked(vx[i])))
+    unchecked(y[i] = unchecked(y[i]) + (dt * unchecked(vy[i])))
+    unchecked(z[i] = unchecked(z[i]) + (dt * unchecked(vz[i])))
   }
 }
 
 function energy(): f64 {
   let e: f64 = 0
   for (let i = 0; i < N; i++) {
-    e += 0.5 * mass[i] * (vx[i] * vx[i] + vy[i] * vy[i] + vz[i] * vz[i])
+    e += 0.5 * unchecked(mass[i]) * (vx[i] * unchecked(vx[i]) + unchecked(vy[i]) * unchecked(vy[i]) + unchecked(vz[i]) * unchecked(vz[i]))
     for (let j = i + 1; j < N; j++) {
-      const dx = x[i] - x[j]
-      const dy = y[i] - y[j]
-      const dz = z[i] - z[j]
-      e -= (mass[i] * mass[j]) / Math.sqrt(dx * dx + dy * dy + dz * dz)
+      const dx = unchecked(x[i]) - unchecked(x[j])
+      const dy = unchecked(y[i]) - unchecked(y[j])
+      const dz = unchecked(z[i]) - unchecked(z[j])
+      e -= (mass[i] * unchecked(mass[j])) / Math.sqrt(dx * dx + dy * dy + dz * dz)
     }
   }
   return e

@@ -60,9 +60,9 @@ export interface HostImport {
   params: readonly number[]
   results: readonly number[]
   /**
-   * Fuel for one call, on top of the call instruction: crossing into JavaScript and back costs
-   * about as much CPU as this many WebAssembly instructions (calibrated by bench/runtime.ts, the
-   * "host" rows). Host functions that copy bytes also charge for the bytes.
+   * Fuel charged by each call, when it is made: crossing into JavaScript and back costs about as
+   * much CPU as this many WebAssembly instructions (calibrated by bench/runtime.ts, the "host"
+   * rows). Host functions that copy bytes also charge for the bytes. abort ends the task.
    */
   fuel: number
 }
@@ -74,7 +74,7 @@ export const HOST_IMPORTS: readonly HostImport[] = [
   { module: 'plusone', name: 'output_write', params: [I32, I32], results: [], fuel: 40 },
   { module: 'plusone', name: 'seed', params: [I32], results: [], fuel: 40 },
   { module: 'plusone', name: 'progress', params: [I32], results: [], fuel: 400 },
-  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [], fuel: 40 },
+  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [], fuel: 0 },
 ]
 
 export function describeSignature(params: readonly number[], results: readonly number[]): string {

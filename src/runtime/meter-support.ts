@@ -167,8 +167,12 @@ export function emitFuelCheckTail(w: Writer, fuel: number, tmp: number): void {
 const MAX_LEAF_LOCALS = 1024
 const MAX_LEAF_INSTRUCTIONS = 8192
 
-/** Host functions that do not touch the fuel global, so leaves calling them stay unmetered. */
-const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort', 'plusone.input_len', 'plusone.seed', 'plusone.progress'])
+/**
+ * Host functions that do not touch the fuel global, so leaves calling them stay unmetered: only
+ * abort, which ends the task (AssemblyScript's bounds checks in small getters call it). The
+ * others charge their fee when called, so their callers are metered functions.
+ */
+const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort'])
 
 /** What the pre-pass learns about a pure leaf: its instruction count (host calls included). */
 export interface Leaf {
@@ -200,9 +204,7 @@ export function scanLeaf(m: ParsedModule, b: Reader): Leaf | undefined {
       if (depth-- === 0) return { cost, callsHost }
     } else if (op === 0x10) {
       // host functions that neither charge fuel nor call back may be called from a leaf
-      const callee = b.u32()
-      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[callee] ?? '')) return undefined
-      cost += m.importFuel[callee]!
+      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return undefined
       callsHost = true
     } else if (op === 0x03 || op === 0x11 || op === 0x40) {
       return undefined

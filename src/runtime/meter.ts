@@ -20,12 +20,19 @@
  *   the rewriter and never by V8's machine-dependent stack limit. The charge over-estimates the
  *   frame: 64 bytes + 8 per param/local + 8 per slot of the maximum operand-stack height.
  *   `return` becomes a branch to a wrapper block so the refund runs on every exit.
- * - canonicalises NaNs where their bits become observable — before f32/f64.store,
- *   i32.reinterpret_f32, i64.reinterpret_f64 and as the sign operand of copysign — so x86 and
- *   ARM produce the same bytes. Arithmetic NaN bits are otherwise invisible to a program, so
- *   arithmetic itself is left alone (this is why float-heavy code pays almost nothing).
+ * - charges calls for the work around them: a call into a metered function CALL_FUEL,
+ *   call_indirect CALL_INDIRECT_FUEL more (host functions charge their own fee when called). A leaf that calls
+ *   the host (abort may trap there) has its caller write the fuel back first, so fuelUsed is
+ *   exact for a task that ends in it.
+ * - canonicalises the NaN results of float arithmetic (see nan.ts), so x86 and ARM produce the
+ *   same bytes, and leaves the bit-exact operators (neg, abs, copysign, reinterpret, loads,
+ *   stores) exactly as WebAssembly defines them.
  * - replaces memory.grow/fill/copy/init by calls to helpers that charge for the bytes they
- *   touch, and turns a failed memory.grow into the out_of_memory outcome.
+ *   touch (before touching them). A refused memory.grow returns -1 as WebAssembly says and
+ *   sets a flag, so a trap that follows it is reported as out_of_memory.
+ *
+ * Every count it works with is bounded by V8's limits (parse.ts) and every function is walked
+ * a constant number of times, with a bounded look-ahead: rewriting is linear in module size.
  *
  * Fuel lives in an i64 global that counts down; it falling below zero traps as `out_of_fuel`.
  */
@@ -357,9 +364,8 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
               copyFrom = at
             }
           } else if (callee < fnBase) {
-            region.cost += m.importFuel[callee]!
-            // a leaf has no fuel local to write back, and calls only host functions that
-            // neither read nor charge fuel; its caller wrote the fuel back before calling it
+            // host functions charge their own fee when called (execute.ts); a leaf calls only
+            // abort, which charges nothing, and its caller wrote the fuel back before calling it
             if (!leaf) syncedCall(at)
           } else {
             region.cost += CALL_FUEL

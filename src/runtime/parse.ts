@@ -44,8 +44,6 @@ export interface ParsedModule {
   importedFuncs: number
   /** `module.name` of each imported function, by function index. */
   importNames: string[]
-  /** Fuel charged per call of each imported function (features.ts HOST_IMPORTS), by function index. */
-  importFuel: number[]
   importsRange: EntryRange
   functionsRange: EntryRange
   tableRange?: EntryRange
@@ -151,7 +149,6 @@ function parseInner(bytes: Uint8Array): ParsedModule {
     funcTypes: [],
     importedFuncs: 0,
     importNames: [],
-    importFuel: [],
     importsRange: empty(8),
     functionsRange: empty(8),
     memory: { minPages: 0 },
@@ -237,7 +234,6 @@ function parseInner(bytes: Uint8Array): ParsedModule {
             )
           m.funcTypes.push(typeIdx)
           m.importNames.push(what)
-          m.importFuel.push(host.fuel)
         }
         m.importedFuncs = count
         break

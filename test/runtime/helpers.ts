@@ -30,31 +30,29 @@ export const SMALL_LIMITS: TaskLimits = {
 }
 
 /**
- * A module with a type of `results` i32 results and `functions` functions of that type (bodies:
- * `unreachable`), plus memory and run. The review's case is 1,000,000 results and 1,000
- * functions: about 1 MB, and it took the rewriter 9–26 s (a key of a million joined results per
- * function) before V8 rejected it.
+ * A module of `n` functions of type 0 sharing one body, then `run` (type 1) as function `n`,
+ * and one page of memory. `types` is the type section's payload; `body` and `runBody` are code
+ * entries (size first). Used to build large or hostile modules byte by byte.
  */
-export function manyResultsModule(results: number, functions: number): Uint8Array {
-  const w = new Writer(results + functions * 8 + 256)
+export function repeatModule(
+  types: Uint8Array,
+  n: number,
+  body: Uint8Array,
+  runBody: Uint8Array,
+): Uint8Array {
+  const w = new Writer(types.length + n * (body.length + 1) + 256)
   w.bytes(Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0))
   const section = (id: number, fill: (s: Writer) => void) => {
-    const s = new Writer(results + 1024)
+    const s = new Writer(1024)
     fill(s)
     w.byte(id)
     w.u32(s.len)
     w.bytes(s.result())
   }
-  section(1, (s) => {
-    s.u32(2)
-    s.bytes(Uint8Array.of(0x60, 0))
-    s.u32(results)
-    s.bytes(new Uint8Array(results).fill(0x7f))
-    s.bytes(Uint8Array.of(0x60, 0, 1, 0x7f))
-  })
+  section(1, (s) => s.bytes(types))
   section(3, (s) => {
-    s.u32(functions + 1)
-    for (let i = 0; i < functions; i++) s.byte(0)
+    s.u32(n + 1)
+    for (let i = 0; i < n; i++) s.byte(0)
     s.byte(1)
   })
   section(5, (s) => s.bytes(Uint8Array.of(1, 0, 1)))
@@ -64,14 +62,35 @@ export function manyResultsModule(results: number, functions: number): Uint8Arra
     s.bytes(Uint8Array.of(2, 0))
     s.name('run')
     s.byte(0)
-    s.u32(functions)
+    s.u32(n)
   })
   section(10, (s) => {
-    s.u32(functions + 1)
-    for (let i = 0; i < functions; i++) s.bytes(Uint8Array.of(3, 0, 0x00, 0x0b))
-    s.bytes(Uint8Array.of(4, 0, 0x41, 0, 0x0b))
+    s.u32(n + 1)
+    for (let i = 0; i < n; i++) s.bytes(body)
+    s.bytes(runBody)
   })
   return w.result()
+}
+
+/**
+ * A module with a type of `results` i32 results and `functions` functions of that type (bodies:
+ * `unreachable`). The review's case is 1,000,000 results and 1,000 functions: about 1 MB, and
+ * it took the rewriter 9–26 s (a key of a million joined results per function) before V8
+ * rejected it.
+ */
+export function manyResultsModule(results: number, functions: number): Uint8Array {
+  const types = new Writer(results + 16)
+  types.u32(2)
+  types.bytes(Uint8Array.of(0x60, 0))
+  types.u32(results)
+  types.bytes(new Uint8Array(results).fill(0x7f))
+  types.bytes(Uint8Array.of(0x60, 0, 1, 0x7f))
+  return repeatModule(
+    types.result(),
+    functions,
+    Uint8Array.of(3, 0, 0x00, 0x0b),
+    Uint8Array.of(4, 0, 0x41, 0, 0x0b),
+  )
 }
 
 /** How a module ended without the sandbox: the statuses unmetered WebAssembly can reach. */
