@@ -17,6 +17,7 @@ import type { PreparedModule } from './prepare.js'
 import {
   EXPORT_FLAGS,
   EXPORT_FUEL,
+  EXPORT_MAX_PAGES,
   EXPORT_STACK,
   EXPORT_START,
   IMPORT_MEMORY_MODULE,
@@ -98,11 +99,9 @@ export function execute(req: ExecuteRequest): Outcome {
       message: `the module needs ${prepared.memory.minPages} pages of memory at start; the limit is ${limitPages}`,
     })
   let memory: WasmMemory
+  const maxPages = Math.min(prepared.memory.maxPages ?? MAX_MEMORY_PAGES, limitPages)
   try {
-    memory = new wasm.Memory({
-      initial: prepared.memory.minPages,
-      maximum: Math.min(prepared.memory.maxPages ?? MAX_MEMORY_PAGES, limitPages),
-    })
+    memory = new wasm.Memory({ initial: prepared.memory.minPages, maximum: maxPages })
   } catch (err) {
     throw new EngineLimitError(`could not allocate memory: ${(err as Error).message}`)
   }
@@ -188,6 +187,7 @@ export function execute(req: ExecuteRequest): Outcome {
       flags: ex[EXPORT_FLAGS] as WasmGlobal,
     }
     meter.fuel.value = limits.fuel
+    ;(ex[EXPORT_MAX_PAGES] as WasmGlobal).value = maxPages
     if (prepared.hasStart) (ex[EXPORT_START] as () => void)()
     const code = (ex.run as () => number)()
     if (code === 0) return finish('ok', fuelUsed())
@@ -199,7 +199,7 @@ export function execute(req: ExecuteRequest): Outcome {
         return finish('out_of_fuel', limits.fuel, { message: 'out of fuel' })
       if (meter && ((meter.flags.value as number) & FLAG_OUT_OF_MEMORY) !== 0)
         return finish('out_of_memory', fuelUsed(), {
-          message: `the task trapped (${err.message}) after memory.grow was refused at ${memoryPages(memory)} pages (the limit is ${Math.min(prepared.memory.maxPages ?? MAX_MEMORY_PAGES, limitPages)} pages)`,
+          message: `the task trapped (${err.message}) after memory.grow was refused at ${memoryPages(memory)} pages (the limit is ${maxPages} pages)`,
         })
       if (meter && (meter.stack.value as number) < 0)
         return finish('trap', fuelUsed(), { message: 'call depth limit exceeded' })

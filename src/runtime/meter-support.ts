@@ -8,8 +8,16 @@ import { InvalidModuleError, type ParsedModule } from './parse.js'
 
 /** Virtual stack bytes available to a task's call chain. Workers get 8× this as a real stack. */
 export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
-/** Fuel charged per 64 KiB page obtained with memory.grow. */
-export const FUEL_PER_GROWN_PAGE = 1024
+/**
+ * Fuel per 64 KiB page obtained with memory.grow: the engine zero-fills it when it is touched,
+ * priced like memory.fill (64 KiB / BYTES_PER_FUEL).
+ */
+export const FUEL_PER_GROWN_PAGE = 16_384
+/**
+ * Fuel per memory.grow, granted or refused: V8 does a runtime call, and past ~64 MiB a grow can
+ * set off a garbage collection of the host heap (bench/runtime.ts, "grow" rows).
+ */
+export const FUEL_PER_GROW = 100_000
 /**
  * memory.fill/copy/init and the host copies (input_read, output_write) charge one fuel per this
  * many bytes, before they copy: copying 4 bytes costs about what one instruction does.
@@ -30,6 +38,7 @@ export interface MeterGlobals {
   fuel: number
   stack: number
   flags: number
+  maxPages: number
 }
 
 /**
@@ -107,25 +116,46 @@ export class Helpers {
 
   /**
    * (delta) -> old pages, or -1: memory.grow as WebAssembly defines it (the memory's maximum is
-   * the smaller of the declared one and the task's limit, so past either it returns -1). A
-   * refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported as out_of_memory; a
-   * granted grow clears it and is charged per page. Growing is a constant-time mprotect in V8
-   * (pages are zeroed lazily, and touching them is metered), so charging after it is safe.
+   * the smaller of the declared one and the task's limit, so past either it returns -1). It
+   * charges FUEL_PER_GROW, then — only for a grow within the maximum — FUEL_PER_GROWN_PAGE per
+   * page, before growing. A refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported
+   * as out_of_memory; a granted grow clears it.
    */
   grow(): number {
     return this.make('grow', [VALTYPE_I32], [VALTYPE_I32], (w) => {
       w.bytes(Uint8Array.of(2, 1, VALTYPE_I64, 1, VALTYPE_I32)) // locals: 1 i64 (idx 1), 1 i32 (idx 2)
       const flags = leb(this.g.flags)
-      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if; flags = 1; return -1; end
-      w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
-      w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...flags, 0x41, 0x7f, 0x0f, 0x0b))
-      w.bytes(Uint8Array.of(0x41, 0, 0x24, ...flags)) // flags = 0
-      // fuel -= delta * FUEL_PER_GROWN_PAGE
-      w.bytes(Uint8Array.of(0x23, ...leb(this.g.fuel), 0x20, 0, 0xad, 0x42))
-      w.s64(FUEL_PER_GROWN_PAGE)
-      w.bytes(Uint8Array.of(0x7e, 0x7d))
+      const fuel = leb(this.g.fuel)
+      /** delta * FUEL_PER_GROWN_PAGE, as i64 */
+      const pages = () => {
+        w.bytes(Uint8Array.of(0x20, 0, 0xad, 0x42))
+        w.s64(FUEL_PER_GROWN_PAGE)
+        w.byte(0x7e)
+      }
+      const refuse = () => {
+        w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...flags, 0x41, 0x7f, 0x0f, 0x0b))
+      }
+      // fuel -= FUEL_PER_GROW; trap if negative
+      w.bytes(Uint8Array.of(0x23, ...fuel, 0x42))
+      w.s64(FUEL_PER_GROW)
+      w.byte(0x7d)
       emitFuelCheckTail(w, this.g.fuel, 1)
-      w.bytes(Uint8Array.of(0x20, 2, 0x0b))
+      // if delta >u maxPages - memory.size: refuse
+      w.bytes(Uint8Array.of(0x20, 0, 0x23, ...leb(this.g.maxPages), 0x3f, 0, 0x6b, 0x4b, 0x04, 0x40))
+      refuse()
+      // fuel -= pages; trap if negative
+      w.bytes(Uint8Array.of(0x23, ...fuel))
+      pages()
+      w.byte(0x7d)
+      emitFuelCheckTail(w, this.g.fuel, 1)
+      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if (the engine refused)
+      w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
+      // refused: fuel += pages; flags = 1; return -1
+      w.bytes(Uint8Array.of(0x23, ...fuel))
+      pages()
+      w.bytes(Uint8Array.of(0x7c, 0x24, ...fuel))
+      refuse()
+      w.bytes(Uint8Array.of(0x41, 0, 0x24, ...flags, 0x20, 2, 0x0b)) // flags = 0; old size
     })
   }
 }

@@ -112,7 +112,8 @@ describe('hostile modules', () => {
   })
 
   it('a declared memory maximum above the limit is clamped, not rejected', async () => {
-    const roomy: TaskLimits = { ...SMALL_LIMITS, memoryBytes: 65001 * 65536 }
+    // growing 65,000 pages costs about 1.07 G fuel
+    const roomy: TaskLimits = { ...SMALL_LIMITS, memoryBytes: 65001 * 65536, fuel: 2_000_000_000n }
     const o = await pool.run({
       module: example('wat/grow_unbounded_max'),
       input: enc(''),
