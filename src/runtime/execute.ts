@@ -9,7 +9,6 @@
  * despite the rewriter's budget, allocation failure); such a run has no outcome to claim.
  */
 import { type WasmGlobal, type WasmMemory, wasm } from './engine.js'
-import { HOST_IMPORTS } from './features.js'
 import { outputLimit } from './limits.js'
 import { BYTES_PER_FUEL, FLAG_OUT_OF_MEMORY } from './meter-support.js'
 import { type Outcome, type OutcomeStatus, sha256 } from './outcome.js'
@@ -51,18 +50,6 @@ export interface ExecuteRequest {
 
 /** Host calls that copy bytes charge one fuel per this many bytes (on top of the call's fuel). */
 const HOST_BYTES_PER_FUEL = BigInt(BYTES_PER_FUEL)
-
-/** Each host function's fee per call (features.ts), by name. */
-const FEE = Object.fromEntries(HOST_IMPORTS.map((h) => [h.name, BigInt(h.fuel)])) as Record<
-  string,
-  bigint
-> & {
-  input_len: bigint
-  input_read: bigint
-  output_write: bigint
-  seed: bigint
-  progress: bigint
-}
 
 /** Thrown from a host function to stop the task with a status. */
 class Stop extends Error {
@@ -111,9 +98,9 @@ export function execute(req: ExecuteRequest): Outcome {
     if (ptr + len > buf.byteLength) throw new Stop('trap', 'host call with an out-of-bounds pointer')
     return new Uint8Array(buf, ptr, len)
   }
-  /** A host function's fee plus its bytes, charged before the work it pays for. */
-  const charge = (fee: bigint, bytes = 0) => {
-    const cost = fee + BigInt(bytes) / HOST_BYTES_PER_FUEL
+  /** The bytes a host function copies, charged before it copies them (its fee was charged by the call). */
+  const charge = (bytes: number) => {
+    const cost = BigInt(bytes) / HOST_BYTES_PER_FUEL
     if (cost === 0n || !meter) return
     const left = (meter.fuel.value as bigint) - cost
     meter.fuel.value = left
@@ -123,15 +110,12 @@ export function execute(req: ExecuteRequest): Outcome {
   const imports: Record<string, Record<string, unknown>> = {
     [IMPORT_MEMORY_MODULE]: {
       [IMPORT_MEMORY_NAME]: memory,
-      input_len: () => {
-        charge(FEE.input_len)
-        return input.length
-      },
+      input_len: () => input.length,
       input_read: (dst: number, offset: number, len: number) => {
         const off = offset >>> 0
         const n = Math.max(0, Math.min(len >>> 0, input.length - off))
         const into = view(dst >>> 0, n)
-        charge(FEE.input_read, n)
+        charge(n)
         into.set(input.subarray(off, off + n))
         return n
       },
@@ -141,7 +125,7 @@ export function execute(req: ExecuteRequest): Outcome {
         // refused before a byte is held: the executor never keeps more than the limit
         if (outLen + n > maxOutput.bytes)
           throw new Stop('output_too_large', `output exceeds ${maxOutput.why}`)
-        charge(FEE.output_write, n)
+        charge(n)
         if (outLen + n > out.length) {
           const grown = new Uint8Array(Math.min(maxOutput.bytes, Math.max(out.length * 2, outLen + n)))
           grown.set(out.subarray(0, outLen))
@@ -151,12 +135,9 @@ export function execute(req: ExecuteRequest): Outcome {
         outLen += n
       },
       seed: (dst: number) => {
-        const into = view(dst >>> 0, 32)
-        charge(FEE.seed)
-        into.set(seed)
+        view(dst >>> 0, 32).set(seed)
       },
       progress: (permille: number) => {
-        charge(FEE.progress)
         const p = Math.max(0, Math.min(1000, permille | 0))
         if (p !== lastProgress) {
           lastProgress = p

@@ -21,7 +21,7 @@
  *   frame: 64 bytes + 8 per param/local + 8 per slot of the maximum operand-stack height.
  *   `return` becomes a branch to a wrapper block so the refund runs on every exit.
  * - charges calls for the work around them: a call into a metered function CALL_FUEL,
- *   call_indirect CALL_INDIRECT_FUEL more (host functions charge their own fee when called). A leaf that calls
+ *   call_indirect CALL_INDIRECT_FUEL more, a host function its fee (features.ts) when called. A leaf that calls
  *   the host (abort may trap there) has its caller write the fuel back first, so fuelUsed is
  *   exact for a task that ends in it.
  * - canonicalises the NaN results of float arithmetic (see nan.ts), so x86 and ARM produce the
@@ -39,6 +39,7 @@
 import { MalformedModuleError, Reader, Writer } from './binary.js'
 import {
   ENGINE_LIMITS,
+  HOST_IMPORTS,
   isNumericValtype,
   opcodeProblem,
   prefixedProblem,
@@ -71,6 +72,9 @@ const CANONICAL_F64_CONST = Uint8Array.of(0x44, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f)
 const I64_NEGATIVE_IF = Uint8Array.of(0x42, 0, 0x53, 0x04, 0x40)
 /** i32.const 0; i32.lt_s; if; unreachable; end */
 const I32_NEGATIVE_TRAP = Uint8Array.of(0x41, 0, 0x48, 0x04, 0x40, 0x00, 0x0b)
+
+/** Each host function's fee per call, by `module.name`. */
+const HOST_FEES = new Map(HOST_IMPORTS.map((h) => [`${h.module}.${h.name}`, h.fuel]))
 
 /** Operand slots the rewriter's own sequences may add on top of the original maximum height. */
 const EXTRA_OPERAND_SLOTS = 4
@@ -364,9 +368,18 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
               copyFrom = at
             }
           } else if (callee < fnBase) {
-            // host functions charge their own fee when called (execute.ts); a leaf calls only
-            // abort, which charges nothing, and its caller wrote the fuel back before calling it
-            if (!leaf) syncedCall(at)
+            // a host function's fee is charged when the call is made (not with the region:
+            // an untaken branch must not pay it). A leaf calls only abort, which is free, and
+            // its caller wrote the fuel back before calling it.
+            if (!leaf) {
+              const fee = HOST_FEES.get(m.importNames[callee]!) ?? 0
+              if (fee > 0) {
+                flush(at)
+                w.patch(chargeFuel(false), fee)
+                copyFrom = at
+              }
+              syncedCall(at)
+            }
           } else {
             region.cost += CALL_FUEL
             syncedCall(at)
