@@ -13,11 +13,16 @@ export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
  * priced like memory.fill (64 KiB / BYTES_PER_FUEL).
  */
 export const FUEL_PER_GROWN_PAGE = 16_384
+/** Fuel per memory.grow, granted or refused (a refused one costs V8 a few nanoseconds). */
+export const FUEL_PER_GROW = 100
 /**
- * Fuel per memory.grow, granted or refused: V8 does a runtime call, and past ~64 MiB a grow can
- * set off a garbage collection of the host heap (bench/runtime.ts, "grow" rows).
+ * Fuel per page the memory already has, for a granted memory.grow: in V8 a grow costs time in
+ * proportion to the memory's size (it reports the new external memory, which can set off a
+ * garbage collection — 70 µs per grow near 64 MiB, 550 µs near 250 MiB; bench/runtime.ts,
+ * the "grow" rows). An allocator that doubles pays about twice the final size once; one that
+ * grows a page at a time pays quadratically, as it costs.
  */
-export const FUEL_PER_GROW = 100_000
+export const FUEL_PER_GROW_PER_PAGE_HELD = 4096
 /**
  * memory.fill/copy/init and the host copies (input_read, output_write) charge one fuel per this
  * many bytes, before they copy: copying 4 bytes costs about what one instruction does.
@@ -118,7 +123,7 @@ export class Helpers {
    * (delta) -> old pages, or -1: memory.grow as WebAssembly defines it (the memory's maximum is
    * the smaller of the declared one and the task's limit, so past either it returns -1). It
    * charges FUEL_PER_GROW, then — only for a grow within the maximum — FUEL_PER_GROWN_PAGE per
-   * page, before growing. A refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported
+   * new page and FUEL_PER_GROW_PER_PAGE_HELD per page already held, before growing. A refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported
    * as out_of_memory; a granted grow clears it.
    */
   grow(): number {
@@ -143,10 +148,12 @@ export class Helpers {
       // if delta >u maxPages - memory.size: refuse
       w.bytes(Uint8Array.of(0x20, 0, 0x23, ...leb(this.g.maxPages), 0x3f, 0, 0x6b, 0x4b, 0x04, 0x40))
       refuse()
-      // fuel -= pages; trap if negative
+      // fuel -= pages + memory.size * FUEL_PER_GROW_PER_PAGE_HELD; trap if negative
       w.bytes(Uint8Array.of(0x23, ...fuel))
       pages()
-      w.byte(0x7d)
+      w.bytes(Uint8Array.of(0x3f, 0, 0xad, 0x42))
+      w.s64(FUEL_PER_GROW_PER_PAGE_HELD)
+      w.bytes(Uint8Array.of(0x7e, 0x7c, 0x7d))
       emitFuelCheckTail(w, this.g.fuel, 1)
       // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if (the engine refused)
       w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
