@@ -15,8 +15,8 @@
  * - Fuel is charged by a rewriter at function entries and loop headers, counting instructions of
  *   the original module (about one unit per instruction); it never depends on timing. Host calls
  *   that copy bytes and bulk memory operations charge 1 per 4 bytes before they copy,
- *   memory.grow 100,000 plus 16,384 per page granted, host calls and calls into metered
- *   functions a fixed fee
+ *   memory.grow 100 plus, when granted, 16,384 per new page and 4,096 per page held, host calls
+ *   and calls into metered functions a fixed fee
  *   (bench/runtime.ts prints the calibration: fuel per ms across kinds of work). `out_of_fuel`
  *   reports the whole limit as used; a `trap` reports the fuel charged up to the last call
  *   boundary before it (a host function that traps — abort — is a call boundary).
