@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import wabtInit from 'wabt'
 import { RuntimePool, type TaskLimits } from '../../src/runtime/index.js'
 import { enc, example, SMALL_LIMITS } from './helpers.js'
 
@@ -41,6 +42,39 @@ describe('memory.grow as WebAssembly defines it', () => {
     assert.match(o.message ?? '', /memory\.grow was refused at \d+ pages \(the limit is 192 pages\)/)
     assert.ok(o.fuelUsed > 0n && o.fuelUsed < SMALL_LIMITS.fuel)
   })
+
+  // The first two modules of the WebAssembly spec's test/core/memory_grow.wast, one task each:
+  // the results of the grows, in order, must be the spec's assert_return values.
+  for (const [memory, deltas, expected] of [
+    ['0', [0, 1, 0, 2, 800, 0x10000, 64736, 1], [0, 0, 1, 1, 3, -1, -1, 803]],
+    ['0 10', [0, 1, 1, 2, 6, 0, 1, 0x10000], [0, 0, 1, 2, 4, 10, -1, -1]],
+  ] as const) {
+    it(`agrees with the spec's memory_grow.wast for (memory ${memory})`, async () => {
+      const wabt = await wabtInit()
+      const locals = deltas.map((_, i) => `(local $r${i} i32)`).join(' ')
+      const grows = deltas.map((d, i) => `(local.set $r${i} (memory.grow (i32.const ${d})))`).join(' ')
+      const stores = deltas.map((_, i) => `(i32.store (i32.const ${i * 4}) (local.get $r${i}))`).join(' ')
+      const mod = wabt.parseWat(
+        'memory_grow.wat',
+        `(module (import "plusone" "output_write" (func $w (param i32 i32)))
+          (memory (export "memory") ${memory})
+          (func (export "run") (result i32) ${locals}
+            ${grows} ${stores}
+            (call $w (i32.const 0) (i32.const ${deltas.length * 4}))
+            (i32.const 0)))`,
+      )
+      const module = new Uint8Array(mod.toBinary({}).buffer)
+      mod.destroy()
+      const limits = { ...SMALL_LIMITS, memoryBytes: 64 * MIB }
+      const o = await pool.run({ module, input: enc(''), taskId: enc('spec'), limits })
+      assert.equal(o.status, 'ok', o.message)
+      const v = new DataView(o.output.buffer, o.output.byteOffset, o.output.length)
+      assert.deepEqual(
+        deltas.map((_, i) => v.getInt32(i * 4, true)),
+        [...expected],
+      )
+    })
+  }
 
   it('an initial memory over the limit is still out_of_memory before any code runs', async () => {
     const o = await run('wat/big_initial_memory', '')
