@@ -21,9 +21,9 @@
  *   frame: 64 bytes + 8 per param/local + 8 per slot of the maximum operand-stack height.
  *   `return` becomes a branch to a wrapper block so the refund runs on every exit.
  * - charges calls for the work around them: a call into a metered function CALL_FUEL,
- *   call_indirect CALL_INDIRECT_FUEL more, a host function its fee (features.ts) when called. A leaf that calls
- *   the host (abort may trap there) has its caller write the fuel back first, so fuelUsed is
- *   exact for a task that ends in it.
+ *   call_indirect CALL_INDIRECT_FUEL more, a host function its fee (features.ts) when the call
+ *   is made. A leaf that calls the host (abort may trap there) has its caller write the fuel
+ *   back first, so fuelUsed is exact for a task that ends in it.
  * - canonicalises the NaN results of float arithmetic (see nan.ts), so x86 and ARM produce the
  *   same bytes, and leaves the bit-exact operators (neg, abs, copysign, reinterpret, loads,
  *   stores) exactly as WebAssembly defines them.
