@@ -219,3 +219,92 @@ int main(int argc, char **argv) {
   return 0;
 }
 `
+
+/** n-body (examples/assembly/nbody.ts): the energy before and after `steps` steps, as its text. */
+export function jsNbody(steps: number): Uint8Array {
+  const SOLAR_MASS = 4 * Math.PI * Math.PI
+  const DPY = 365.24
+  const b = [
+    [0, 0, 0, 0, 0, 0, 1],
+    [
+      4.841431442464721, -1.1603200440274284, -0.10362204447112311, 0.001660076642744037,
+      0.007699011184197404, -0.0000690460016972063, 0.0009547919384243266,
+    ],
+    [
+      8.34336671824458, 4.124798564124305, -0.4035234171143214, -0.002767425107268624, 0.004998528012349172,
+      0.000023041729757376393, 0.0002858859806661308,
+    ],
+    [
+      12.894369562139131, -15.111151401698631, -0.22330757889265573, 0.002964601375647616,
+      0.0023784717395948095, -0.000029658956854023756, 0.00004366244043351563,
+    ],
+    [
+      15.379697114850917, -25.919314609987964, 0.17925877295037118, 0.0026806777249038932,
+      0.001628241700382423, -0.00009515922545197159, 0.000051513890204661145,
+    ],
+  ]
+  const n = b.length
+  const x = new Float64Array(b.map((v) => v[0]!))
+  const y = new Float64Array(b.map((v) => v[1]!))
+  const z = new Float64Array(b.map((v) => v[2]!))
+  const vx = new Float64Array(b.map((v) => v[3]! * DPY))
+  const vy = new Float64Array(b.map((v) => v[4]! * DPY))
+  const vz = new Float64Array(b.map((v) => v[5]! * DPY))
+  const m = new Float64Array(b.map((v) => v[6]! * SOLAR_MASS))
+  let px = 0
+  let py = 0
+  let pz = 0
+  for (let i = 0; i < n; i++) {
+    px += vx[i]! * m[i]!
+    py += vy[i]! * m[i]!
+    pz += vz[i]! * m[i]!
+  }
+  vx[0] = -px / SOLAR_MASS
+  vy[0] = -py / SOLAR_MASS
+  vz[0] = -pz / SOLAR_MASS
+  const energy = () => {
+    let e = 0
+    for (let i = 0; i < n; i++) {
+      e += 0.5 * m[i]! * (vx[i]! * vx[i]! + vy[i]! * vy[i]! + vz[i]! * vz[i]!)
+      for (let j = i + 1; j < n; j++) {
+        const dx = x[i]! - x[j]!
+        const dy = y[i]! - y[j]!
+        const dz = z[i]! - z[j]!
+        e -= (m[i]! * m[j]!) / Math.sqrt(dx * dx + dy * dy + dz * dz)
+      }
+    }
+    return e
+  }
+  const before = energy()
+  const dt = 0.01
+  for (let s = 0; s < steps; s++) {
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const dx = x[i]! - x[j]!
+        const dy = y[i]! - y[j]!
+        const dz = z[i]! - z[j]!
+        const d2 = dx * dx + dy * dy + dz * dz
+        const mag = dt / (d2 * Math.sqrt(d2))
+        const mi = m[i]! * mag
+        const mj = m[j]! * mag
+        vx[i] = vx[i]! - dx * mj
+        vy[i] = vy[i]! - dy * mj
+        vz[i] = vz[i]! - dz * mj
+        vx[j] = vx[j]! + dx * mi
+        vy[j] = vy[j]! + dy * mi
+        vz[j] = vz[j]! + dz * mi
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      x[i] = x[i]! + dt * vx[i]!
+      y[i] = y[i]! + dt * vy[i]!
+      z[i] = z[i]! + dt * vz[i]!
+    }
+  }
+  const fixed9 = (v: number) => {
+    const scaled = Math.round(Math.abs(v) * 1e9)
+    const frac = String(scaled % 1e9).padStart(9, '0')
+    return `${v < 0 ? '-' : ''}${Math.floor(scaled / 1e9)}.${frac}`
+  }
+  return new TextEncoder().encode(`${fixed9(before)} ${fixed9(energy())}\n`)
+}

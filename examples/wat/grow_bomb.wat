@@ -1,8 +1,9 @@
-;; Grows memory one page at a time forever: must end as out_of_memory at the task's limit.
+;; Grows memory one page at a time until memory.grow is refused (returns -1), then traps, as
+;; AssemblyScript's allocator does when it cannot get memory: must end as out_of_memory at the
+;; task's limit.
 (module
   (memory (export "memory") 1)
   (func (export "run") (result i32)
     (loop $more
-      (drop (memory.grow (i32.const 1)))
-      (br $more))
-    (i32.const 0)))
+      (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    unreachable))

@@ -1,4 +1,6 @@
-;; Declares a maximum of 4 GiB; the host clamps it to the task's limit.
+;; Declares a maximum of 4 GiB; the host clamps it to the task's limit, so growing by 65,000
+;; pages returns -1 under a small limit (run returns 1: status error) and succeeds under a
+;; large one (run returns 0).
 (module
   (memory (export "memory") 1 65536)
   (func (export "run") (result i32)

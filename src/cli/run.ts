@@ -18,7 +18,8 @@ Options:
   -i, --input FILE          task input (default: empty)
       --fuel N              fuel limit, e.g. 5000000 or 10G (default: ${DEFAULT_LIMITS.fuel})
       --memory MB           memory limit in MiB (default: ${DEFAULT_LIMITS.memoryBytes / 1024 / 1024})
-      --max-output BYTES    output limit in bytes (default: ${DEFAULT_LIMITS.maxOutputBytes})
+      --max-output BYTES    output limit in bytes (default: ${DEFAULT_LIMITS.maxOutputBytes}; never more
+                            than the memory limit or 64 MiB)
   -o, --out FILE            write the output to FILE (default: stdout, unless --json)
       --json                print the outcome as JSON (output in base64 under "output")
   -h, --help                show this help

@@ -14,6 +14,8 @@ export class MalformedModuleError extends Error {
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
+/** V8's kV8MaxWasmStringSize. */
+const MAX_NAME_BYTES = 100_000
 
 export class Reader {
   pos: number
@@ -82,8 +84,10 @@ export class Reader {
     this.pos += n
   }
 
+  /** A UTF-8 name; longer than V8's 100,000-byte limit is malformed. */
   name(): string {
     const len = this.u32()
+    if (len > MAX_NAME_BYTES) this.fail(`name of ${len} bytes (the limit is ${MAX_NAME_BYTES})`)
     const start = this.pos
     this.skip(len)
     try {

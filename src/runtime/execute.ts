@@ -9,12 +9,14 @@
  * despite the rewriter's budget, allocation failure); such a run has no outcome to claim.
  */
 import { type WasmGlobal, type WasmMemory, wasm } from './engine.js'
-import { FLAG_OUT_OF_MEMORY } from './meter-support.js'
+import { outputLimit } from './limits.js'
+import { BYTES_PER_FUEL, FLAG_OUT_OF_MEMORY } from './meter-support.js'
 import { type Outcome, type OutcomeStatus, sha256 } from './outcome.js'
 import type { PreparedModule } from './prepare.js'
 import {
   EXPORT_FLAGS,
   EXPORT_FUEL,
+  EXPORT_MAX_PAGES,
   EXPORT_STACK,
   EXPORT_START,
   IMPORT_MEMORY_MODULE,
@@ -46,8 +48,8 @@ export interface ExecuteRequest {
   onProgress?: (permille: number) => void
 }
 
-/** Host calls that copy bytes charge one fuel per this many bytes. */
-const HOST_BYTES_PER_FUEL = 64n
+/** Host calls that copy bytes charge one fuel per this many bytes (on top of the call's fuel). */
+const HOST_BYTES_PER_FUEL = BigInt(BYTES_PER_FUEL)
 
 /** Thrown from a host function to stop the task with a status. */
 class Stop extends Error {
@@ -68,7 +70,8 @@ interface MeterExports {
 export function execute(req: ExecuteRequest): Outcome {
   const { prepared, input, seed, limits } = req
   const limitPages = Math.min(MAX_MEMORY_PAGES, Math.floor(limits.memoryBytes / WASM_PAGE_BYTES))
-  let out = new Uint8Array(Math.min(limits.maxOutputBytes, 4096))
+  const maxOutput = outputLimit(limits)
+  let out = new Uint8Array(Math.min(maxOutput.bytes, 4096))
   let outLen = 0
   const finish = (
     status: OutcomeStatus,
@@ -83,11 +86,9 @@ export function execute(req: ExecuteRequest): Outcome {
       message: `the module needs ${prepared.memory.minPages} pages of memory at start; the limit is ${limitPages}`,
     })
   let memory: WasmMemory
+  const maxPages = Math.min(prepared.memory.maxPages ?? MAX_MEMORY_PAGES, limitPages)
   try {
-    memory = new wasm.Memory({
-      initial: prepared.memory.minPages,
-      maximum: Math.min(prepared.memory.maxPages ?? MAX_MEMORY_PAGES, limitPages),
-    })
+    memory = new wasm.Memory({ initial: prepared.memory.minPages, maximum: maxPages })
   } catch (err) {
     throw new EngineLimitError(`could not allocate memory: ${(err as Error).message}`)
   }
@@ -97,6 +98,7 @@ export function execute(req: ExecuteRequest): Outcome {
     if (ptr + len > buf.byteLength) throw new Stop('trap', 'host call with an out-of-bounds pointer')
     return new Uint8Array(buf, ptr, len)
   }
+  /** The bytes a host function copies, charged before it copies them (its fee was charged by the call). */
   const charge = (bytes: number) => {
     const cost = BigInt(bytes) / HOST_BYTES_PER_FUEL
     if (cost === 0n || !meter) return
@@ -112,23 +114,25 @@ export function execute(req: ExecuteRequest): Outcome {
       input_read: (dst: number, offset: number, len: number) => {
         const off = offset >>> 0
         const n = Math.max(0, Math.min(len >>> 0, input.length - off))
-        view(dst >>> 0, n).set(input.subarray(off, off + n))
+        const into = view(dst >>> 0, n)
         charge(n)
+        into.set(input.subarray(off, off + n))
         return n
       },
       output_write: (src: number, len: number) => {
         const n = len >>> 0
         const bytes = view(src >>> 0, n)
-        if (outLen + n > limits.maxOutputBytes)
-          throw new Stop('output_too_large', `output exceeds the limit of ${limits.maxOutputBytes} bytes`)
+        // refused before a byte is held: the executor never keeps more than the limit
+        if (outLen + n > maxOutput.bytes)
+          throw new Stop('output_too_large', `output exceeds ${maxOutput.why}`)
+        charge(n)
         if (outLen + n > out.length) {
-          const grown = new Uint8Array(Math.min(limits.maxOutputBytes, Math.max(out.length * 2, outLen + n)))
+          const grown = new Uint8Array(Math.min(maxOutput.bytes, Math.max(out.length * 2, outLen + n)))
           grown.set(out.subarray(0, outLen))
           out = grown
         }
         out.set(bytes, outLen)
         outLen += n
-        charge(n)
       },
       seed: (dst: number) => {
         view(dst >>> 0, 32).set(seed)
@@ -164,6 +168,7 @@ export function execute(req: ExecuteRequest): Outcome {
       flags: ex[EXPORT_FLAGS] as WasmGlobal,
     }
     meter.fuel.value = limits.fuel
+    ;(ex[EXPORT_MAX_PAGES] as WasmGlobal).value = maxPages
     if (prepared.hasStart) (ex[EXPORT_START] as () => void)()
     const code = (ex.run as () => number)()
     if (code === 0) return finish('ok', fuelUsed())
@@ -175,7 +180,7 @@ export function execute(req: ExecuteRequest): Outcome {
         return finish('out_of_fuel', limits.fuel, { message: 'out of fuel' })
       if (meter && ((meter.flags.value as number) & FLAG_OUT_OF_MEMORY) !== 0)
         return finish('out_of_memory', fuelUsed(), {
-          message: `memory.grow beyond the limit of ${limitPages} pages`,
+          message: `the task trapped (${err.message}) after memory.grow was refused at ${memoryPages(memory)} pages (the limit is ${maxPages} pages)`,
         })
       if (meter && (meter.stack.value as number) < 0)
         return finish('trap', fuelUsed(), { message: 'call depth limit exceeded' })
@@ -184,6 +189,10 @@ export function execute(req: ExecuteRequest): Outcome {
     if (err instanceof RangeError) throw new EngineLimitError(`the engine stopped the task: ${err.message}`)
     throw err
   }
+}
+
+function memoryPages(memory: WasmMemory): number {
+  return memory.buffer.byteLength / WASM_PAGE_BYTES
 }
 
 /** Reads an AssemblyScript string (UTF-16LE, byte length at ptr - 4) for abort messages. */

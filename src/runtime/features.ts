@@ -4,15 +4,38 @@
  *
  * Accepted: the WebAssembly 1.0 MVP plus these deterministic post-MVP proposals —
  * mutable-global export, sign-extension operators, non-trapping float-to-int conversions,
- * bulk memory operations (memory.copy/fill/init, data.drop, table.init/copy, elem.drop),
- * multi-value (functions and blocks returning several values). These are exactly what
- * AssemblyScript 0.28 enables by default.
+ * bulk memory operations (memory.copy/fill/init, data.drop, elem.drop), multi-value (functions
+ * and blocks returning several values). These are what AssemblyScript 0.28 enables by default.
  *
  * Rejected: threads/atomics and shared memory, SIMD (fixed and relaxed), memory64,
  * multi-memory, exception handling, tail calls, reference types (ref.null, ref.func, table.get
  * /set/grow/size/fill, externref/funcref values), typed function references, GC, extended
- * constant expressions, and imports outside the host ABI.
+ * constant expressions, imports outside the host ABI, and the bulk table operations
+ * `table.init` and `table.copy`: their cost grows with an operand (a copy over a million-entry
+ * table takes 20 ms of CPU for one instruction), no compiler we know emits them for ordinary
+ * code (asc never does, with any runtime), and a function table is set up by element segments
+ * at instantiation instead.
+ *
+ * Limits: every count and size is bounded by V8's own limits (wasm-limits.h), checked before the
+ * rewriter does any work, so a module V8 would reject anyway costs linear time to refuse.
  */
+
+/** V8's limits on a module (src/wasm/wasm-limits.h, shared with the other browser engines). */
+export const ENGINE_LIMITS = Object.freeze({
+  types: 1_000_000,
+  functions: 1_000_000,
+  imports: 100_000,
+  exports: 100_000,
+  globals: 1_000_000,
+  dataSegments: 100_000,
+  tableEntries: 10_000_000,
+  nameBytes: 100_000,
+  functionBytes: 7_654_321,
+  locals: 50_000,
+  params: 1000,
+  results: 1000,
+  brTableEntries: 65_520,
+})
 
 export const VALTYPE_I32 = 0x7f
 export const VALTYPE_I64 = 0x7e
@@ -36,16 +59,22 @@ export interface HostImport {
   name: string
   params: readonly number[]
   results: readonly number[]
+  /**
+   * Fuel charged by each call, when it is made: crossing into JavaScript and back costs about as
+   * much CPU as this many WebAssembly instructions (calibrated by bench/runtime.ts, the "host"
+   * rows). Host functions that copy bytes also charge for the bytes. abort ends the task.
+   */
+  fuel: number
 }
 
 const I32 = VALTYPE_I32
 export const HOST_IMPORTS: readonly HostImport[] = [
-  { module: 'plusone', name: 'input_len', params: [], results: [I32] },
-  { module: 'plusone', name: 'input_read', params: [I32, I32, I32], results: [I32] },
-  { module: 'plusone', name: 'output_write', params: [I32, I32], results: [] },
-  { module: 'plusone', name: 'seed', params: [I32], results: [] },
-  { module: 'plusone', name: 'progress', params: [I32], results: [] },
-  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [] },
+  { module: 'plusone', name: 'input_len', params: [], results: [I32], fuel: 40 },
+  { module: 'plusone', name: 'input_read', params: [I32, I32, I32], results: [I32], fuel: 40 },
+  { module: 'plusone', name: 'output_write', params: [I32, I32], results: [], fuel: 40 },
+  { module: 'plusone', name: 'seed', params: [I32], results: [], fuel: 40 },
+  { module: 'plusone', name: 'progress', params: [I32], results: [], fuel: 400 },
+  { module: 'env', name: 'abort', params: [I32, I32, I32, I32], results: [], fuel: 0 },
 ]
 
 export function describeSignature(params: readonly number[], results: readonly number[]): string {
@@ -66,4 +95,13 @@ export function opcodeProblem(op: number): string {
   if (op === 0xfd) return 'uses SIMD instructions, which are not supported (compile without SIMD)'
   if (op === 0xfe) return 'uses threads/atomics, which are not supported'
   return `uses unknown opcode 0x${op.toString(16)}`
+}
+
+/** Why a 0xFC-prefixed instruction outside the feature set is rejected. */
+export function prefixedProblem(sub: number): string {
+  if (sub === 12 || sub === 14)
+    return `uses ${sub === 12 ? 'table.init' : 'table.copy'}, which is not supported: its cost grows with the table size (fill the table with an element segment instead)`
+  if (sub >= 15 && sub <= 17)
+    return `uses ${['table.grow', 'table.size', 'table.fill'][sub - 15]} (reference types), which is not supported`
+  return `uses unknown opcode 0xfc ${sub}`
 }

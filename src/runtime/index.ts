@@ -14,11 +14,15 @@
  *
  * - Fuel is charged by a rewriter at function entries and loop headers, counting instructions of
  *   the original module (about one unit per instruction); it never depends on timing. Host calls
- *   that copy bytes (1 per 64 bytes), memory.grow (1024 per page) and bulk memory operations
- *   (1 per 64 bytes) charge for the bytes they touch. `out_of_fuel` reports the whole limit as
- *   used; a `trap` reports the fuel charged up to the last call boundary before it.
- * - NaN bits are canonicalised wherever a program could observe them (store, reinterpret,
- *   copysign), so x86 and ARM agree.
+ *   that copy bytes and bulk memory operations charge 1 per 4 bytes before they copy,
+ *   memory.grow 100 plus, when granted, 16,384 per new page and 4,096 per page held, host calls
+ *   and calls into metered functions a fixed fee
+ *   (bench/runtime.ts prints the calibration: fuel per ms across kinds of work). `out_of_fuel`
+ *   reports the whole limit as used; a `trap` reports the fuel charged up to the last call
+ *   boundary before it (a host function that traps — abort — is a call boundary).
+ * - The NaN results of float arithmetic are canonicalised (as wasmtime's deterministic mode
+ *   does), so x86 and ARM agree; the bit-exact operators (neg, abs, copysign, reinterpret,
+ *   loads, stores) behave exactly as WebAssembly defines them.
  * - Call depth is bounded by a virtual stack budget in the rewritten module; V8's stack limit
  *   (which varies by machine) never decides an outcome — if it ever did, the run rejects with
  *   {@link WorkerFailedError} instead of producing an outcome.
@@ -29,7 +33,8 @@
  * ## Host ABI (import module `plusone`)
  *
  * `input_len() -> i32`; `input_read(dst, offset, len) -> i32` (bytes copied);
- * `output_write(src, len)` (appends; past the limit → `output_too_large`); `seed(dst)` (32 bytes
+ * `output_write(src, len)` (appends; past the output limit → `output_too_large`, see
+ * {@link outputLimit}); `seed(dst)` (32 bytes
  * derived from the task id); `progress(permille)` (reported, never affects the outcome); plus
  * `env.abort(msg, file, line, col)` for AssemblyScript (→ `trap`). The module exports `memory`
  * and `run() -> i32`: 0 is `ok`, anything else is `error` with that `code`.
@@ -43,9 +48,21 @@
  *
  * ## Memory
  *
- * A declared maximum above the task's `memoryBytes` is clamped to it (the module is accepted);
- * `memory.grow` beyond the limit ends the task as `out_of_memory` rather than returning -1; an
- * initial size above the limit is `out_of_memory` before any code runs.
+ * A declared maximum above the task's `memoryBytes` is clamped to it (the module is accepted).
+ * `memory.grow` past the task's limit or the module's declared maximum returns -1, as
+ * WebAssembly defines it; a trap after a refused grow (an allocator giving up) is reported as
+ * `out_of_memory`, and so is an initial size above the limit, before any code runs.
+ *
+ * ## Output
+ *
+ * The output limit is the smallest of `maxOutputBytes`, `memoryBytes` and 64 MiB
+ * ({@link MAX_OUTPUT_BYTES}, the largest blob); output is refused before it is held.
+ *
+ * ## Module limits
+ *
+ * Counts and sizes are bounded by V8's own limits (types, functions, imports, exports, globals,
+ * data segments, locals, params/results ≤ 1000, function size, br_table), checked before any
+ * rewriting, so refusing any module takes time linear in its size.
  *
  * @example
  * ```ts
@@ -69,6 +86,8 @@ export {
   InvalidLimitsError,
   MAX_FUEL,
   MAX_MODULE_BYTES,
+  MAX_OUTPUT_BYTES,
+  outputLimit,
   type TaskLimits,
 } from './limits.js'
 export {

@@ -6,7 +6,10 @@ export interface TaskLimits {
   fuel: bigint
   /** Linear memory cap, rounded down to whole 64 KiB pages. */
   memoryBytes: number
-  /** Largest output the task may write; beyond it the outcome is `output_too_large`. */
+  /**
+   * Largest output the task may write; beyond it the outcome is `output_too_large`. The output
+   * is also bounded by `memoryBytes` and by {@link MAX_OUTPUT_BYTES}, see {@link outputLimit}.
+   */
   maxOutputBytes: number
   /**
    * Backstop for a runaway worker; metered code should never reach it. Not part of the task's
@@ -19,6 +22,11 @@ export interface TaskLimits {
 export const MIB = 1024 * 1024
 /** Modules larger than this are `invalid_module`. */
 export const MAX_MODULE_BYTES = 8 * MIB
+/**
+ * No task writes more output than this, whatever its `maxOutputBytes`: a result is stored and
+ * fetched as one blob, and blobs are at most 64 MiB (blobs/store.ts MAX_BLOB_BYTES).
+ */
+export const MAX_OUTPUT_BYTES = 64 * MIB
 /** The largest fuel limit accepted (keeps fuel arithmetic inside a signed 64-bit global). */
 export const MAX_FUEL = 2n ** 62n
 
@@ -27,6 +35,23 @@ export const DEFAULT_LIMITS: Readonly<TaskLimits> = Object.freeze({
   memoryBytes: 256 * MIB,
   maxOutputBytes: 16 * MIB,
 })
+
+/**
+ * The output a task may write: the smallest of its `maxOutputBytes`, its `memoryBytes` (output
+ * is held by the executor while the task runs, so it counts like memory: a task never costs its
+ * executor more than twice its memory limit) and {@link MAX_OUTPUT_BYTES}. Deterministic, since
+ * all three are part of the task's definition; `why` completes "output exceeds …".
+ */
+export function outputLimit(l: Pick<TaskLimits, 'maxOutputBytes' | 'memoryBytes'>): {
+  bytes: number
+  why: string
+} {
+  if (l.maxOutputBytes <= l.memoryBytes && l.maxOutputBytes <= MAX_OUTPUT_BYTES)
+    return { bytes: l.maxOutputBytes, why: `the limit of ${l.maxOutputBytes} bytes` }
+  if (l.memoryBytes <= MAX_OUTPUT_BYTES)
+    return { bytes: l.memoryBytes, why: `the task's memory limit of ${l.memoryBytes} bytes` }
+  return { bytes: MAX_OUTPUT_BYTES, why: `the largest output plusone accepts (${MAX_OUTPUT_BYTES} bytes)` }
+}
 
 /** Slowest fuel rate we assume before declaring a worker runaway (real rates are ~20× higher). */
 const MIN_FUEL_PER_MS = 50_000n

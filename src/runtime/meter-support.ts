@@ -8,33 +8,79 @@ import { InvalidModuleError, type ParsedModule } from './parse.js'
 
 /** Virtual stack bytes available to a task's call chain. Workers get 8× this as a real stack. */
 export const STACK_BUDGET_BYTES = 2 * 1024 * 1024
-/** Fuel charged per 64 KiB page obtained with memory.grow. */
-export const FUEL_PER_GROWN_PAGE = 1024
-/** memory.fill/copy/init charge one fuel per this many bytes (as a shift). */
-export const BULK_BYTES_PER_FUEL_SHIFT = 6
-/** flags global bit set just before the trap of a failed memory.grow. */
+/**
+ * Fuel per 64 KiB page obtained with memory.grow: the engine zero-fills it when it is touched,
+ * priced like memory.fill (64 KiB / BYTES_PER_FUEL).
+ */
+export const FUEL_PER_GROWN_PAGE = 16_384
+/** Fuel per memory.grow, granted or refused (a refused one costs V8 a few nanoseconds). */
+export const FUEL_PER_GROW = 100
+/**
+ * Fuel per page the memory already has, for a granted memory.grow: in V8 a grow costs time in
+ * proportion to the memory's size (it reports the new external memory, which can set off a
+ * garbage collection — 70 µs per grow near 64 MiB, 550 µs near 250 MiB; bench/runtime.ts,
+ * the "grow" rows). An allocator that doubles pays about twice the final size once; one that
+ * grows a page at a time pays quadratically, as it costs.
+ */
+export const FUEL_PER_GROW_PER_PAGE_HELD = 4096
+/**
+ * memory.fill/copy/init and the host copies (input_read, output_write) charge one fuel per this
+ * many bytes, before they copy: copying 4 bytes costs about what one instruction does.
+ */
+export const BYTES_PER_FUEL = 4
+const BULK_BYTES_PER_FUEL_SHIFT = Math.log2(BYTES_PER_FUEL)
+/**
+ * Fuel for a call that enters a metered function (`call` of a non-leaf, `call_indirect`): the
+ * callee's prologue and epilogue (stack budget, fuel write-back) cost about this many
+ * instructions. An indirect call adds CALL_INDIRECT_FUEL for the table and signature checks.
+ */
+export const CALL_FUEL = 16
+export const CALL_INDIRECT_FUEL = 32
+/** flags global bit: the last memory.grow was refused (cleared by a granted one). */
 export const FLAG_OUT_OF_MEMORY = 1
 
 export interface MeterGlobals {
   fuel: number
   stack: number
   flags: number
+  maxPages: number
 }
 
-/** Types the rewriter adds (for helpers and multi-value wrapper blocks), appended after the module's own. */
+/**
+ * Types the rewriter adds (for helpers and multi-value wrapper blocks), appended after the
+ * module's own. Wrapper types are keyed by the function's type index, so the work per function
+ * is constant however many results its type has (a key built from the result list would cost
+ * results × functions).
+ */
 export class TypeTable {
   readonly added: { params: number[]; results: number[] }[] = []
-  private readonly index = new Map<string, number>()
+  private readonly wrappers = new Map<number, number>()
+  private readonly helpers = new Map<string, number>()
   constructor(private readonly base: number) {}
-  get(params: number[], results: number[]): number {
-    const key = `${params.join(',')}:${results.join(',')}`
-    let idx = this.index.get(key)
+
+  /** The type `() -> results` of a block wrapping a body of type `typeIdx`. */
+  resultsOf(typeIdx: number, results: number[]): number {
+    let idx = this.wrappers.get(typeIdx)
     if (idx === undefined) {
-      idx = this.base + this.added.length
-      this.added.push({ params, results })
-      this.index.set(key, idx)
+      idx = this.add([], results)
+      this.wrappers.set(typeIdx, idx)
     }
     return idx
+  }
+
+  /** A helper's type; `key` names the signature (helpers have a handful of fixed ones). */
+  helper(key: string, params: number[], results: number[]): number {
+    let idx = this.helpers.get(key)
+    if (idx === undefined) {
+      idx = this.add(params, results)
+      this.helpers.set(key, idx)
+    }
+    return idx
+  }
+
+  private add(params: number[], results: number[]): number {
+    this.added.push({ params, results })
+    return this.base + this.added.length - 1
   }
 }
 
@@ -54,7 +100,8 @@ export class Helpers {
     idx = this.base + this.added.length
     const w = new Writer(64)
     body(w)
-    this.added.push({ typeIdx: this.types.get(params, results), body: w.result() })
+    const signature = `${params.join(',')}:${results.join(',')}`
+    this.added.push({ typeIdx: this.types.helper(signature, params, results), body: w.result() })
     this.byKey.set(key, idx)
     return idx
   }
@@ -72,19 +119,50 @@ export class Helpers {
     })
   }
 
-  /** (delta) -> old pages: grow, turn failure into out_of_memory, then charge per page. */
+  /**
+   * (delta) -> old pages, or -1: memory.grow as WebAssembly defines it (the memory's maximum is
+   * the smaller of the declared one and the task's limit, so past either it returns -1). It
+   * charges FUEL_PER_GROW, then — only for a grow within the maximum — FUEL_PER_GROWN_PAGE per
+   * new page and FUEL_PER_GROW_PER_PAGE_HELD per page already held, before growing. A refusal sets FLAG_OUT_OF_MEMORY, so a trap that follows is reported
+   * as out_of_memory; a granted grow clears it.
+   */
   grow(): number {
     return this.make('grow', [VALTYPE_I32], [VALTYPE_I32], (w) => {
       w.bytes(Uint8Array.of(2, 1, VALTYPE_I64, 1, VALTYPE_I32)) // locals: 1 i64 (idx 1), 1 i32 (idx 2)
-      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if; flags = 1; unreachable; end
-      w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
-      w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...leb(this.g.flags), 0x00, 0x0b))
-      // fuel -= delta * FUEL_PER_GROWN_PAGE
-      w.bytes(Uint8Array.of(0x23, ...leb(this.g.fuel), 0x20, 0, 0xad, 0x42))
-      w.s64(FUEL_PER_GROWN_PAGE)
-      w.bytes(Uint8Array.of(0x7e, 0x7d))
+      const flags = leb(this.g.flags)
+      const fuel = leb(this.g.fuel)
+      /** delta * FUEL_PER_GROWN_PAGE, as i64 */
+      const pages = () => {
+        w.bytes(Uint8Array.of(0x20, 0, 0xad, 0x42))
+        w.s64(FUEL_PER_GROWN_PAGE)
+        w.byte(0x7e)
+      }
+      const refuse = () => {
+        w.bytes(Uint8Array.of(0x41, FLAG_OUT_OF_MEMORY, 0x24, ...flags, 0x41, 0x7f, 0x0f, 0x0b))
+      }
+      // fuel -= FUEL_PER_GROW; trap if negative
+      w.bytes(Uint8Array.of(0x23, ...fuel, 0x42))
+      w.s64(FUEL_PER_GROW)
+      w.byte(0x7d)
       emitFuelCheckTail(w, this.g.fuel, 1)
-      w.bytes(Uint8Array.of(0x20, 2, 0x0b))
+      // if delta >u maxPages - memory.size: refuse
+      w.bytes(Uint8Array.of(0x20, 0, 0x23, ...leb(this.g.maxPages), 0x3f, 0, 0x6b, 0x4b, 0x04, 0x40))
+      refuse()
+      // fuel -= pages + memory.size * FUEL_PER_GROW_PER_PAGE_HELD; trap if negative
+      w.bytes(Uint8Array.of(0x23, ...fuel))
+      pages()
+      w.bytes(Uint8Array.of(0x3f, 0, 0xad, 0x42))
+      w.s64(FUEL_PER_GROW_PER_PAGE_HELD)
+      w.bytes(Uint8Array.of(0x7e, 0x7c, 0x7d))
+      emitFuelCheckTail(w, this.g.fuel, 1)
+      // local.get 0; memory.grow; local.tee 2; i32.const -1; i32.eq; if (the engine refused)
+      w.bytes(Uint8Array.of(0x20, 0, 0x40, 0, 0x22, 2, 0x41, 0x7f, 0x46, 0x04, 0x40))
+      // refused: fuel += pages; flags = 1; return -1
+      w.bytes(Uint8Array.of(0x23, ...fuel))
+      pages()
+      w.bytes(Uint8Array.of(0x7c, 0x24, ...fuel))
+      refuse()
+      w.bytes(Uint8Array.of(0x41, 0, 0x24, ...flags, 0x20, 2, 0x0b)) // flags = 0; old size
     })
   }
 }
@@ -126,10 +204,22 @@ export function emitFuelCheckTail(w: Writer, fuel: number, tmp: number): void {
 const MAX_LEAF_LOCALS = 1024
 const MAX_LEAF_INSTRUCTIONS = 8192
 
-/** Host functions that do not touch the fuel global, so leaves calling them stay unmetered. */
-const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort', 'plusone.input_len', 'plusone.seed', 'plusone.progress'])
+/**
+ * Host functions that do not touch the fuel global, so leaves calling them stay unmetered: only
+ * abort, which ends the task (AssemblyScript's bounds checks in small getters call it). The
+ * others charge their fee when called, so their callers are metered functions.
+ */
+const FUEL_NEUTRAL_IMPORTS = new Set(['env.abort'])
 
-export function scanLeaf(m: ParsedModule, b: Reader): number {
+/** What the pre-pass learns about a pure leaf: its instruction count (host calls included). */
+export interface Leaf {
+  cost: number
+  /** It calls a host function (which may trap): its caller writes its fuel back first. */
+  callsHost: boolean
+}
+
+/** A pure leaf's cost, or undefined if it has loops, calls or memory.grow/bulk operations. */
+export function scanLeaf(m: ParsedModule, b: Reader): Leaf | undefined {
   const groups = b.u32()
   let locals = 0
   for (let i = 0; i < groups; i++) {
@@ -137,27 +227,29 @@ export function scanLeaf(m: ParsedModule, b: Reader): number {
     b.u8()
   }
   // Leaves skip the stack budget, so their frames must be small: bound locals and size.
-  if (locals > MAX_LEAF_LOCALS) return -1
+  if (locals > MAX_LEAF_LOCALS) return undefined
   let depth = 0
   let cost = 0
+  let callsHost = false
   for (;;) {
     const op = b.u8()
-    if (++cost > MAX_LEAF_INSTRUCTIONS) return -1
+    if (++cost > MAX_LEAF_INSTRUCTIONS) return undefined
     if (op === 0x02 || op === 0x04) {
       readBlockType(b, m.types)
       depth++
     } else if (op === 0x0b) {
-      if (depth-- === 0) return cost
+      if (depth-- === 0) return { cost, callsHost }
     } else if (op === 0x10) {
       // host functions that neither charge fuel nor call back may be called from a leaf
-      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return -1
+      if (!FUEL_NEUTRAL_IMPORTS.has(m.importNames[b.u32()] ?? '')) return undefined
+      callsHost = true
     } else if (op === 0x03 || op === 0x11 || op === 0x40) {
-      return -1
+      return undefined
     } else if (op === 0x0c || op === 0x0d || (op >= 0x20 && op <= 0x24) || op === 0x3f) {
       b.u32()
     } else if (op === 0x0e) {
       const n = b.u32()
-      if (n > b.end - b.pos) return -1
+      if (n > b.end - b.pos) return undefined
       for (let i = 0; i <= n; i++) b.u32()
     } else if (op === 0x1c) {
       b.u32()
@@ -172,14 +264,11 @@ export function scanLeaf(m: ParsedModule, b: Reader): number {
     else if (op === 0xfc) {
       const sub = b.u32()
       if (sub === 9 || sub === 13) b.u32()
-      else if (sub === 12 || sub === 14) {
-        b.u32()
-        b.u32()
-      } else if (sub > 7) return -1
+      else if (sub > 7) return undefined
     } else if (
       !(op <= 0x01 || op === 0x05 || op === 0x0f || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4))
     )
-      return -1
+      return undefined
   }
 }
 

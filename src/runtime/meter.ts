@@ -20,19 +20,29 @@
  *   the rewriter and never by V8's machine-dependent stack limit. The charge over-estimates the
  *   frame: 64 bytes + 8 per param/local + 8 per slot of the maximum operand-stack height.
  *   `return` becomes a branch to a wrapper block so the refund runs on every exit.
- * - canonicalises NaNs where their bits become observable — before f32/f64.store,
- *   i32.reinterpret_f32, i64.reinterpret_f64 and as the sign operand of copysign — so x86 and
- *   ARM produce the same bytes. Arithmetic NaN bits are otherwise invisible to a program, so
- *   arithmetic itself is left alone (this is why float-heavy code pays almost nothing).
+ * - charges calls for the work around them: a call into a metered function CALL_FUEL,
+ *   call_indirect CALL_INDIRECT_FUEL more, a host function its fee (features.ts) when the call
+ *   is made. A leaf that calls the host (abort may trap there) has its caller write the fuel
+ *   back first, so fuelUsed is exact for a task that ends in it.
+ * - canonicalises the NaN results of float arithmetic (see nan.ts), so x86 and ARM produce the
+ *   same bytes, and leaves the bit-exact operators (neg, abs, copysign, reinterpret, loads,
+ *   stores) exactly as WebAssembly defines them.
  * - replaces memory.grow/fill/copy/init by calls to helpers that charge for the bytes they
- *   touch, and turns a failed memory.grow into the out_of_memory outcome.
+ *   touch (before touching them). A refused memory.grow returns -1 as WebAssembly says and
+ *   sets a flag, so a trap that follows it is reported as out_of_memory.
+ *
+ * Every count it works with is bounded by V8's limits (parse.ts) and every function is walked
+ * a constant number of times, with a bounded look-ahead: rewriting is linear in module size.
  *
  * Fuel lives in an i64 global that counts down; it falling below zero traps as `out_of_fuel`.
  */
 import { MalformedModuleError, Reader, Writer } from './binary.js'
 import {
+  ENGINE_LIMITS,
+  HOST_IMPORTS,
   isNumericValtype,
   opcodeProblem,
+  prefixedProblem,
   VALTYPE_F32,
   VALTYPE_F64,
   VALTYPE_I32,
@@ -40,7 +50,10 @@ import {
   valtypeProblem,
 } from './features.js'
 import {
+  CALL_FUEL,
+  CALL_INDIRECT_FUEL,
   type Helpers,
+  type Leaf,
   leb,
   type MeterGlobals,
   readBlockType,
@@ -48,6 +61,7 @@ import {
   scanLeaf,
   type TypeTable,
 } from './meter-support.js'
+import { bitSensitiveLocals, ignoresNanBits, NAN_RESULT } from './nan.js'
 import { InvalidModuleError, type ParsedModule } from './parse.js'
 
 /** The temporaries every rewritten function gets: one local each of i64, i32, f32, f64. */
@@ -59,10 +73,13 @@ const I64_NEGATIVE_IF = Uint8Array.of(0x42, 0, 0x53, 0x04, 0x40)
 /** i32.const 0; i32.lt_s; if; unreachable; end */
 const I32_NEGATIVE_TRAP = Uint8Array.of(0x41, 0, 0x48, 0x04, 0x40, 0x00, 0x0b)
 
+/** Each host function's fee per call, by `module.name`. */
+const HOST_FEES = new Map(HOST_IMPORTS.map((h) => [`${h.module}.${h.name}`, h.fuel]))
+
 /** Operand slots the rewriter's own sequences may add on top of the original maximum height. */
 const EXTRA_OPERAND_SLOTS = 4
 /** V8 refuses functions with more locals than this; we refuse them first, with a sentence. */
-const MAX_LOCALS = 50_000
+const MAX_LOCALS = ENGINE_LIMITS.locals
 
 const CTRL_BLOCK = 0
 const CTRL_LOOP = 1
@@ -85,11 +102,11 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     r.skip(size)
   }
   // Pure leaves called only directly are charged by their callers and left unmetered.
-  const leafCost = new Int32Array(m.funcTypes.length).fill(-1)
+  const leaves: (Leaf | undefined)[] = new Array(m.funcTypes.length)
   for (let f = 0; f < bodies.length; f++) {
     if (m.externallyCalled.has(fnBase + f)) continue
     try {
-      leafCost[fnBase + f] = scanLeaf(m, new Reader(m.bytes, bodies[f]![0], bodies[f]![1]))
+      leaves[fnBase + f] = scanLeaf(m, new Reader(m.bytes, bodies[f]![0], bodies[f]![1]))
     } catch {
       // malformed: the rewriting pass below reports it
     }
@@ -111,7 +128,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
 
   function rewriteBody(b: Reader, w: Writer, funcIdx: number): void {
     const type = m.types[m.funcTypes[funcIdx]!]!
-    const leaf = leafCost[funcIdx]! >= 0
+    const leaf = leaves[funcIdx] !== undefined
     const sizeSlot = w.slot()
     const bodyStart = w.len
     const groups = b.u32()
@@ -131,6 +148,8 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     const tF32 = locals + 2
     const tF64 = locals + 3
     w.bytes(EXTRA_LOCALS)
+    const sensitive = bitSensitiveLocals(m.bytes, b.pos, b.end, m.types)
+    const arithmeticOnly = sensitive && ((local: number) => !sensitive.has(local))
     // Emission goes straight into the writer: this runs for every function of every module.
     /** Leaves a canonical NaN in place of any NaN on top of the stack (f32 or f64). */
     const canon = (f64: boolean) => {
@@ -204,7 +223,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
       w.byte(0x02)
       if (type.results.length === 0) w.byte(0x40)
       else if (type.results.length === 1) w.byte(type.results[0]!)
-      else w.s64(types.get([], type.results))
+      else w.s64(types.resultsOf(m.funcTypes[funcIdx]!, type.results))
     }
 
     // control frames: kind, operand height at entry (below params), packed arity
@@ -319,6 +338,10 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           break
         case 0x0e: {
           const n = b.u32()
+          if (n > ENGINE_LIMITS.brTableEntries)
+            throw new InvalidModuleError(
+              `has a br_table of ${n} entries; WebAssembly engines accept at most ${ENGINE_LIMITS.brTableEntries}`,
+            )
           if (n > b.end - b.pos) b.fail('br_table longer than its body')
           for (let i = 0; i <= n; i++) b.u32()
           unreachable()
@@ -335,9 +358,32 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           const callee = b.u32()
           if (callee >= totalFuncs) throw new InvalidModuleError('calls an undefined function')
           callEffect(m.funcTypes[callee]!)
-          const calleeCost = leafCost[callee]!
-          if (calleeCost >= 0) region.cost += calleeCost
-          else syncedCall(at)
+          const calleeLeaf = leaves[callee]
+          if (calleeLeaf) {
+            region.cost += calleeLeaf.cost
+            // it may trap in a host function (abort): the fuel charged so far must be visible
+            if (calleeLeaf.callsHost && !leaf) {
+              flush(at)
+              syncOut()
+              copyFrom = at
+            }
+          } else if (callee < fnBase) {
+            // a host function's fee is charged when the call is made (not with the region:
+            // an untaken branch must not pay it). A leaf calls only abort, which is free, and
+            // its caller wrote the fuel back before calling it.
+            if (!leaf) {
+              const fee = HOST_FEES.get(m.importNames[callee]!) ?? 0
+              if (fee > 0) {
+                flush(at)
+                w.patch(chargeFuel(false), fee)
+                copyFrom = at
+              }
+              syncedCall(at)
+            }
+          } else {
+            region.cost += CALL_FUEL
+            syncedCall(at)
+          }
           break
         }
         case 0x11: {
@@ -346,6 +392,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
           height--
           callEffect(typeIdx)
           if (b.u32() !== 0) throw new InvalidModuleError(opcodeProblem(0x25))
+          region.cost += CALL_FUEL + CALL_INDIRECT_FUEL
           syncedCall(at)
           break
         }
@@ -363,13 +410,6 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
         case 0x23:
         case 0x24:
           if (b.u32() >= g.fuel) throw new InvalidModuleError('uses an undefined global')
-          break
-        case 0x38:
-        case 0x39:
-          readMemarg(b)
-          flush(at)
-          canon(op === 0x39)
-          copyFrom = at
           break
         case 0x3f:
           if (b.u8() !== 0)
@@ -392,18 +432,6 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
         case 0x44:
           b.skip(8)
           break
-        case 0x98:
-        case 0xbc:
-          flush(at)
-          canon(false)
-          copyFrom = at
-          break
-        case 0xa6:
-        case 0xbd:
-          flush(at)
-          canon(true)
-          copyFrom = at
-          break
         case 0xfc:
           prefixed(b, at)
           break
@@ -412,7 +440,16 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
             readMemarg(b)
             break
           }
-          if (op >= 0x45 && op <= 0xc4) break
+          if (op >= 0x45 && op <= 0xc4) {
+            const nan = NAN_RESULT[op]!
+            // an arithmetic NaN result is canonicalised unless its bits can never be seen (nan.ts)
+            if (nan !== 0 && !ignoresNanBits(m.bytes, b.pos, b.end, arithmeticOnly)) {
+              flush(b.pos)
+              canon(nan === VALTYPE_F64)
+              copyFrom = b.pos
+            }
+            break
+          }
           throw new InvalidModuleError(opcodeProblem(op))
       }
       if (height > maxHeight) maxHeight = height
@@ -421,7 +458,7 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
     function prefixed(b: Reader, at: number): void {
       const sub = b.u32()
       if (sub <= 7) return
-      if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) height -= 3
+      if (sub === 8 || sub === 10 || sub === 11) height -= 3
       switch (sub) {
         case 8: {
           const seg = b.u32()
@@ -444,13 +481,8 @@ export function rewriteCode(m: ParsedModule, g: MeterGlobals, types: TypeTable, 
             throw new InvalidModuleError('uses a second memory: multi-memory is not supported')
           syncedCall(at, Uint8Array.of(0x10, ...leb(helpers.bulk('fill', [0xfc, 11, 0]))))
           return
-        case 12:
-        case 14:
-          b.u32()
-          if (b.u32() !== 0) throw new InvalidModuleError(opcodeProblem(0x25))
-          return
         default:
-          throw new InvalidModuleError(sub <= 17 ? opcodeProblem(0x25) : `uses unknown opcode 0xfc ${sub}`)
+          throw new InvalidModuleError(prefixedProblem(sub))
       }
     }
   }

@@ -5,7 +5,14 @@
  * module before it is compiled.
  */
 import { MalformedModuleError, Reader } from './binary.js'
-import { describeSignature, HOST_IMPORTS, isNumericValtype, VALTYPE_I32, valtypeProblem } from './features.js'
+import {
+  describeSignature,
+  ENGINE_LIMITS,
+  HOST_IMPORTS,
+  isNumericValtype,
+  VALTYPE_I32,
+  valtypeProblem,
+} from './features.js'
 
 /** The module is outside plusone's feature set or malformed; the message says what to change. */
 export class InvalidModuleError extends Error {
@@ -54,7 +61,7 @@ export interface ParsedModule {
 
 export const WASM_PAGE_BYTES = 65536
 export const MAX_MEMORY_PAGES = 65536
-/** Tables cannot grow in the accepted feature set; this bounds their host memory. */
+/** Tables cannot grow in the accepted feature set (table.grow is rejected); this bounds their host memory. */
 export const MAX_TABLE_ELEMENTS = 1 << 20
 /** Names a module may not export, because the rewriter adds its own under this prefix. */
 export const RESERVED_EXPORT_PREFIX = '__plusone'
@@ -76,6 +83,11 @@ const SECTION_RANK: Record<number, number> = {
 
 function bad(msg: string): never {
   throw new InvalidModuleError(msg)
+}
+
+/** Refuses a count above one of V8's limits before anything is done per entry. */
+function atMost(count: number, limit: number, what: string): void {
+  if (count > limit) bad(`declares ${count} ${what}; WebAssembly engines accept at most ${limit}`)
 }
 
 function readLimits(r: Reader, what: 'memory' | 'table'): { min: number; max?: number } {
@@ -171,6 +183,7 @@ function parseInner(bytes: Uint8Array): ParsedModule {
     switch (id) {
       case 1:
         m.typesRange = range
+        atMost(count, ENGINE_LIMITS.types, 'types')
         for (let i = 0; i < count; i++) {
           const form = s.u8()
           if (form !== 0x60) bad('declares a non-function type: GC types are not supported')
@@ -178,6 +191,11 @@ function parseInner(bytes: Uint8Array): ParsedModule {
           const results: number[] = []
           for (const list of [params, results]) {
             const n = s.u32()
+            const limit = list === params ? ENGINE_LIMITS.params : ENGINE_LIMITS.results
+            if (n > limit)
+              bad(
+                `declares a function type (type ${i}) with ${n} ${list === params ? 'parameters' : 'results'}; WebAssembly engines accept at most ${limit}`,
+              )
             if (n > end - s.pos) s.fail('type list longer than its section')
             for (let j = 0; j < n; j++) {
               const t = s.u8()
@@ -190,6 +208,7 @@ function parseInner(bytes: Uint8Array): ParsedModule {
         break
       case 2:
         m.importsRange = range
+        atMost(count, ENGINE_LIMITS.imports, 'imports')
         for (let i = 0; i < count; i++) {
           const mod = s.name()
           const name = s.name()
@@ -221,6 +240,7 @@ function parseInner(bytes: Uint8Array): ParsedModule {
       case 3:
         m.functionsRange = range
         definedFuncs = count
+        atMost(m.funcTypes.length + count, ENGINE_LIMITS.functions, 'functions')
         if (count > end - s.pos) s.fail('function list longer than its section')
         for (let i = 0; i < count; i++) {
           const typeIdx = s.u32()
@@ -252,6 +272,7 @@ function parseInner(bytes: Uint8Array): ParsedModule {
         break
       case 6:
         m.globalsRange = range
+        atMost(count, ENGINE_LIMITS.globals, 'globals')
         for (let i = 0; i < count; i++) {
           const t = s.u8()
           if (!isNumericValtype(t)) bad(`${valtypeProblem(t)} in a global`)
@@ -262,6 +283,7 @@ function parseInner(bytes: Uint8Array): ParsedModule {
         break
       case 7:
         m.exportsRange = range
+        atMost(count, ENGINE_LIMITS.exports, 'exports')
         for (let i = 0; i < count; i++) {
           const name = s.name()
           const kind = s.u8()
@@ -287,8 +309,9 @@ function parseInner(bytes: Uint8Array): ParsedModule {
         m.start = s.u32()
         m.externallyCalled.add(m.start)
         break
-      case 9:
+      case 9: {
         m.elementRange = range
+        let entries = 0
         for (let i = 0; i < count; i++) {
           const flags = s.u32()
           if (flags > 2)
@@ -301,19 +324,30 @@ function parseInner(bytes: Uint8Array): ParsedModule {
           if (flags !== 0 && s.u8() !== 0x00) bad('declares an element segment of unknown kind')
           const n = s.u32()
           if (n > end - s.pos) s.fail('element segment longer than its section')
+          entries += n
+          atMost(entries, ENGINE_LIMITS.tableEntries, 'table elements')
           for (let j = 0; j < n; j++) m.externallyCalled.add(s.u32())
         }
         break
+      }
       case 12:
         m.dataCountRange = range
         break
       case 10:
         m.codeRange = range
         if (count !== definedFuncs) bad(`has ${count} function bodies for ${definedFuncs} functions`)
-        for (let i = 0; i < count; i++) s.skip(s.u32())
+        for (let i = 0; i < count; i++) {
+          const size = s.u32()
+          if (size > ENGINE_LIMITS.functionBytes)
+            bad(
+              `has a function body of ${size} bytes (function ${m.importedFuncs + i}); WebAssembly engines accept at most ${ENGINE_LIMITS.functionBytes}`,
+            )
+          s.skip(size)
+        }
         break
       case 11:
         m.dataRange = range
+        atMost(count, ENGINE_LIMITS.dataSegments, 'data segments')
         for (let i = 0; i < count; i++) {
           const flags = s.u32()
           if (flags > 2) bad(`declares a data segment with unknown flags ${flags}`)

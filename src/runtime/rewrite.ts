@@ -6,7 +6,9 @@
  *   CID). A module declaring a larger maximum is clamped to the task's limit; a module whose
  *   minimum exceeds the limit ends as out_of_memory before it runs.
  * - three globals exported for the host: `__plusone_fuel` (i64, remaining fuel), `__plusone_stack`
- *   (i32, remaining virtual stack bytes) and `__plusone_flags` (i32, why the last trap happened).
+ *   (i32, remaining virtual stack bytes), `__plusone_flags` (i32, why the last trap happened) and
+ *   `__plusone_max_pages` (i32, the memory's maximum, set by the host: memory.grow checks it
+ *   before charging for pages it would not get).
  * - the start section replaced by the export `__plusone_start`, which the host calls after it has
  *   set the fuel, so a start function is metered like everything else.
  *
@@ -20,6 +22,7 @@ import type { EntryRange, ParsedModule } from './parse.js'
 export const EXPORT_FUEL = '__plusone_fuel'
 export const EXPORT_STACK = '__plusone_stack'
 export const EXPORT_FLAGS = '__plusone_flags'
+export const EXPORT_MAX_PAGES = '__plusone_max_pages'
 export const EXPORT_START = '__plusone_start'
 export const IMPORT_MEMORY_MODULE = 'plusone'
 export const IMPORT_MEMORY_NAME = 'memory'
@@ -32,7 +35,12 @@ export interface RewrittenModule {
 
 export function rewriteModule(m: ParsedModule): RewrittenModule {
   const definedGlobals = m.globalsRange.count
-  const g: MeterGlobals = { fuel: definedGlobals, stack: definedGlobals + 1, flags: definedGlobals + 2 }
+  const g: MeterGlobals = {
+    fuel: definedGlobals,
+    stack: definedGlobals + 1,
+    flags: definedGlobals + 2,
+    maxPages: definedGlobals + 3,
+  }
   const types = new TypeTable(m.types.length)
   const helpers = new Helpers(m.funcTypes.length, types, g)
   const code = rewriteCode(m, g, types, helpers)
@@ -79,21 +87,23 @@ export function rewriteModule(m: ParsedModule): RewrittenModule {
     for (const h of helpers.added) w.u32(h.typeIdx)
   })
   if (m.tableRange) section(4, m.tableRange.count, (w) => w.bytes(raw(m.tableRange!)))
-  section(6, definedGlobals + 3, (w) => {
+  section(6, definedGlobals + 4, (w) => {
     w.bytes(raw(m.globalsRange))
     w.bytes(Uint8Array.of(0x7e, 1, 0x42, 0, 0x0b)) // fuel: mut i64 = 0, set by the host
     w.bytes(Uint8Array.of(0x7f, 1, 0x41))
     w.s64(STACK_BUDGET_BYTES)
     w.byte(0x0b)
     w.bytes(Uint8Array.of(0x7f, 1, 0x41, 0, 0x0b)) // flags
+    w.bytes(Uint8Array.of(0x7f, 1, 0x41, 0, 0x0b)) // max pages, set by the host
   })
-  const extraExports = m.start === undefined ? 3 : 4
+  const extraExports = m.start === undefined ? 4 : 5
   section(7, m.exportsRange.count + extraExports, (w) => {
     w.bytes(raw(m.exportsRange))
     for (const [name, idx] of [
       [EXPORT_FUEL, g.fuel],
       [EXPORT_STACK, g.stack],
       [EXPORT_FLAGS, g.flags],
+      [EXPORT_MAX_PAGES, g.maxPages],
     ] as const) {
       w.name(name)
       w.byte(0x03)

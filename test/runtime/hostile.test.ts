@@ -13,8 +13,8 @@ import { enc, example, SMALL_LIMITS } from './helpers.js'
 const HOSTILE: [string, OutcomeStatus, RegExp?][] = [
   ['infinite_loop', 'out_of_fuel'],
   ['start_loop', 'out_of_fuel'],
-  ['grow_bomb', 'out_of_memory'],
-  ['grow_unbounded_max', 'out_of_memory'],
+  ['grow_bomb', 'out_of_memory', /memory\.grow was refused at 256 pages/],
+  ['grow_unbounded_max', 'error'],
   ['big_initial_memory', 'out_of_memory'],
   ['recursion', 'trap', /call depth/],
   ['big_frames', 'trap', /call depth/],
@@ -97,8 +97,23 @@ describe('hostile modules', () => {
     assert.equal(o.output.length, 4000)
   })
 
+  it('endless output under a 16 MiB memory limit ends output_too_large at 16 MiB, whatever maxOutputBytes says', async () => {
+    const limits: TaskLimits = { ...SMALL_LIMITS, memoryBytes: 16 << 20, maxOutputBytes: 1 << 30 }
+    const o = await pool.run({
+      module: example('wat/endless_output'),
+      input: enc(''),
+      taskId: enc('x'),
+      limits,
+    })
+    assert.equal(o.status, 'output_too_large')
+    assert.match(o.message ?? '', /the task's memory limit of 16777216 bytes/)
+    // 1000-byte writes: the last one that fits
+    assert.equal(o.output.length, Math.floor((16 << 20) / 1000) * 1000)
+  })
+
   it('a declared memory maximum above the limit is clamped, not rejected', async () => {
-    const roomy: TaskLimits = { ...SMALL_LIMITS, memoryBytes: 65001 * 65536 }
+    // growing 65,000 pages costs about 1.07 G fuel
+    const roomy: TaskLimits = { ...SMALL_LIMITS, memoryBytes: 65001 * 65536, fuel: 2_000_000_000n }
     const o = await pool.run({
       module: example('wat/grow_unbounded_max'),
       input: enc(''),

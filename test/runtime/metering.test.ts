@@ -48,16 +48,38 @@ describe('metering and bounds', () => {
     assert.equal(short.status, 'out_of_fuel')
   })
 
-  it('NaNs of every sign and payload come out as the one canonical NaN', async () => {
+  it('NaNs produced by arithmetic come out canonical; bit-exact operators keep sign and payload', async () => {
     const o = await run('wat/nan', enc(''))
-    assert.equal(o.status, 'ok')
-    const f64 = '000000000000f87f'
-    const f32 = '0000c07f'
-    const b = hex(o.output)
-    assert.equal(b.slice(0, 80), f64.repeat(5))
-    assert.equal(b.slice(80, 104), f32.repeat(3))
-    // copysign(1, -nan) takes the canonical (positive) sign
-    assert.equal(b.slice(112, 128), '000000000000f03f')
+    assert.equal(o.status, 'ok', o.message)
+    const v = new DataView(o.output.buffer, o.output.byteOffset, o.output.length)
+    const got = Array.from({ length: o.output.length / 8 }, (_, i) =>
+      v.getBigUint64(i * 8, true).toString(16),
+    )
+    const F64_NAN = '7ff8000000000000'
+    const F32_NAN = '7fc00000'
+    assert.deepEqual(got, [
+      // arithmetic: 0/0, -nan:0x1234 + 1, nan:0x5 * 2, sqrt(-1) (f64); 0/0, -nan:0x7 - 1,
+      // demote(-nan:0x8000000000) (f32); promote(-nan:0x3) (f64); min(-nan, 0) (f32)
+      F64_NAN,
+      F64_NAN,
+      F64_NAN,
+      F64_NAN,
+      F32_NAN,
+      F32_NAN,
+      F32_NAN,
+      F64_NAN,
+      F32_NAN,
+      'fff8000000000000', // i64.reinterpret_f64(f64.const -nan)
+      'ffc00000', // i32.reinterpret_f32(f32.const -nan)
+      'bff0000000000000', // f64.copysign(1, -nan) = -1
+      'bf800000', // f32.copysign(1, -nan) = -1
+      'fff8000000000000', // f64.neg of a (canonicalised) arithmetic NaN
+      '7f800002', // f32.abs(-nan:0x2)
+      '7f800001', // a signalling NaN through load, call, local, store
+      '7f800001', // a signalling NaN in a global
+      F64_NAN, // (0 * inf) in a local read only by arithmetic, + 1
+      F64_NAN, // the same, minus itself, reinterpreted
+    ])
   })
 
   it('multi-value results, early returns, br_table and table calls survive the rewrite', async () => {

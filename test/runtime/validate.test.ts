@@ -19,6 +19,8 @@ const REJECTED: [string, RegExp][] = [
   ['no_run', /does not export a function run\(\) -> i32/],
   ['no_memory_export', /does not export its memory/],
   ['bad_run_signature', /exports run as \(i32\) -> \(i32\), but it must be \(\) -> \(i32\)/],
+  ['table_copy_bomb', /uses table\.copy, which is not supported: its cost grows with the table size/],
+  ['table_init_bomb', /uses table\.init, which is not supported/],
 ]
 
 const ACCEPTED = [
