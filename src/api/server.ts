@@ -2,6 +2,9 @@ import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
+/** Paths outside `/api/` that hold data and so need the token too. */
+const TOKEN_PATHS = new Set(['/metrics'])
+
 /** Largest request body the API reads (a submitted job carries its module and inputs). */
 export const MAX_API_BODY_BYTES = 256 * 1024 * 1024
 
@@ -41,7 +44,7 @@ export interface ApiServerInit {
   port: number
   token: string
   routes: Route[]
-  /** Serves paths outside `/api/` (the dashboard, `/metrics`). */
+  /** Serves paths outside `/api/` (the dashboard, `/metrics`); `/metrics` only gets here with the token. */
   other?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
 }
 
@@ -86,9 +89,9 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 }
 
 /**
- * The control API: HTTP on loopback, `/api/v1/...` behind a bearer token. Any `/api/` request
- * with a missing or wrong token gets 401 before routing, so an unauthenticated caller learns
- * nothing about which routes exist.
+ * The control API: HTTP on loopback, `/api/v1/...` and `/metrics` behind a bearer token. Any
+ * `/api/` or `/metrics` request with a missing or wrong token gets 401 before routing, so an
+ * unauthenticated caller learns nothing about which routes exist.
  */
 export class ApiServer {
   private server?: Server
@@ -135,13 +138,14 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    if (!url.pathname.startsWith('/api/')) {
-      if (this.init.other != null && (await this.init.other(req, res))) return
-      sendJson(res, 404, { error: 'not found' })
+    const api = url.pathname.startsWith('/api/')
+    if ((api || TOKEN_PATHS.has(url.pathname)) && !this.authorized(req)) {
+      sendJson(res, 401, { error: 'missing or wrong API token (see api.json in the data directory)' })
       return
     }
-    if (!this.authorized(req)) {
-      sendJson(res, 401, { error: 'missing or wrong API token (see api.json in the data directory)' })
+    if (!api) {
+      if (this.init.other != null && (await this.init.other(req, res))) return
+      sendJson(res, 404, { error: 'not found' })
       return
     }
     if (!url.pathname.startsWith('/api/v1/')) {

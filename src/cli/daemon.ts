@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../api/server.js'
+import { webHandler } from '../api/web.js'
 import { ledgerRoutes } from '../api/ledger-routes.js'
 import { marketRoutes } from '../api/market-routes.js'
 import { nodeRoutes } from '../api/routes.js'
@@ -124,6 +125,7 @@ Options:
         swarmKey,
         log: say,
         fault: fault as (typeof FAULTS)[number] | undefined,
+        libp2pMetrics: true,
       })
     } catch (err) {
       await lock.release()
@@ -139,6 +141,7 @@ Options:
         ...marketRoutes(daemon.market),
         ...ledgerRoutes(daemon.ledger, daemon.settlement, daemon.node.peerId.toString(), config.creditLimit),
       ],
+      other: await webHandler({ metrics: daemon.metrics }),
     })
     let url: string
     try {

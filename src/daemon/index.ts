@@ -16,6 +16,7 @@ import { createNode, type PlusoneNode } from '../node/index.js'
 import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
+import { DaemonMetrics, libp2pMetrics, storedBlobBytes } from '../metrics/index.js'
 import { RuntimePool } from '../runtime/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { VERSION } from '../version.js'
@@ -47,6 +48,11 @@ export interface DaemonInit {
   fault?: Fault
   /** Market settings beyond the operator's config (tests shorten windows). */
   market?: Omit<MarketInit, 'executor'>
+  /**
+   * Export libp2p's metrics beside plusone's. Only one daemon per process can (the package
+   * keeps module-level state); the CLI's daemon does. @default false
+   */
+  libp2pMetrics?: boolean
 }
 
 export interface Daemon {
@@ -61,6 +67,8 @@ export interface Daemon {
   readonly market: Market
   readonly ledger: Ledger
   readonly settlement: SettlementService
+  /** Prometheus metrics (`GET /metrics` on the control API). */
+  readonly metrics: DaemonMetrics
   /** Handshakes refused since start (peers with another swarm key, or none). */
   readonly refusedHandshakes: () => number
   stop(): Promise<void>
@@ -84,6 +92,15 @@ function machineBusy(cpus: number): boolean {
   return loadavg()[0] > availableParallelism() / 2 + cpus
 }
 
+/** Replicas a task of this node runs with, or undefined once the market no longer knows it. */
+function replicasOf(market: Market, taskId: string): number | undefined {
+  try {
+    return market.taskStatus(taskId).replicas
+  } catch {
+    return undefined
+  }
+}
+
 /** Starts every part of a daemon; on failure, whatever started is stopped again. */
 export async function startDaemon(init: DaemonInit): Promise<Daemon> {
   const { dataDir, config } = init
@@ -101,6 +118,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     runtime.start()
     stops.push(() => runtime.stop())
 
+    const metrics = new DaemonMetrics()
     let refused = 0
     const node = await createNode({
       privateKey: init.privateKey,
@@ -109,6 +127,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       swarmKey: init.swarmKey,
       mdns: config.mdns,
       topics: [TASKS_TOPIC, RECEIPTS_TOPIC],
+      metrics: init.libp2pMetrics === true ? libp2pMetrics(metrics.registry) : undefined,
       onRefusedHandshake: (direction, err) => {
         refused++
         say(
@@ -168,7 +187,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         pubsub: node.services.pubsub,
         blobStore,
         blobs,
-        runtime,
+        runtime: metrics.instrument(runtime),
         db: store.sublevel('market'),
         capacity,
         logger,
@@ -184,8 +203,9 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
           ),
         // one award per IPv4 /24 or IPv6 /48 on the public network; a private swarm's members are known
         maxAwardsPerPrefix: init.swarmKey == null ? 1 : undefined,
-        onSettled: (s) =>
-          settlement
+        onSettled: (s) => {
+          metrics.settled(s, replicasOf(market, s.taskId))
+          return settlement
             .settle(
               s.taskId,
               s.jobId,
@@ -199,7 +219,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
             .catch((err: Error) => {
               say(`settling ${s.taskId} failed: ${err.message}`)
               throw err
-            }),
+            })
+        },
         ...init.market,
         executor: {
           admit: (submitter) => {
@@ -217,6 +238,15 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     )
     await market.start()
     stops.push(() => market.stop())
+    const self = node.peerId.toString()
+    metrics.start({
+      market,
+      account: () => ledger.account(self),
+      settlementStats: () => settlement.stats(),
+      blobStats: () => blobs.stats(),
+      blobBytes: () => storedBlobBytes(blobStore),
+    })
+    stops.push(() => metrics.stop())
 
     let stopped: Promise<void> | undefined
     return {
@@ -231,6 +261,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       market,
       ledger,
       settlement,
+      metrics,
       refusedHandshakes: () => refused,
       stop: () => {
         stopped ??= stopAll()

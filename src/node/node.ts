@@ -50,6 +50,8 @@ export interface NodeInit {
   onRefusedHandshake?: (direction: 'inbound' | 'outbound', err: Error) => void
   /** DHT parameters; leave unset in a real mesh. Benchmarks pass SIMULATION_DHT. */
   dht?: DhtTuning
+  /** libp2p's metrics implementation (the daemon passes `@libp2p/prometheus-metrics`). @default none */
+  metrics?: Libp2pOptions['metrics']
 }
 
 /**
@@ -155,6 +157,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   const observer = new HandshakeObserver(init.onRefusedHandshake)
   return createLibp2p({
     privateKey: init.privateKey,
+    metrics: init.metrics,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'] },
     transports: [tcp()],
     connectionEncrypters: [observer.noise()],
