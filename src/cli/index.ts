@@ -93,6 +93,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./logs-command.js')).logsCommand,
   },
   {
+    name: 'dashboard',
+    summary: "open the daemon's live web dashboard in the default browser (or print its URL)",
+    load: async () => (await import('./dashboard-command.js')).dashboardCommand,
+  },
+  {
     name: 'run',
     summary: 'run a WebAssembly task locally in the sandbox, as an executor would (no daemon)',
     load: async () => (await import('./run.js')).runCmd,

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { type ApiAccess, api, apiOf, primesJob, realMesh, until } from '../api/helpers.js'
+import { cli } from '../cli/helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 /** Set to a path (e.g. docs/dashboard.png) to save a screenshot of the dashboard there. */
@@ -118,6 +120,25 @@ describe('the dashboard in headless Chromium', {
     const foreign = requests.filter((u) => new URL(u).origin !== origin)
     assert.deepEqual(foreign, [])
     assert.ok(requests.some((u) => u.endsWith('/app.js')))
+  })
+
+  it('the page `plusone dashboard` hands the browser leads to the dashboard', async () => {
+    const bin = join(profile, 'bin')
+    const seen = join(profile, 'opened.txt')
+    await mkdir(bin, { recursive: true })
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$*" > '${seen}'\n`, { mode: 0o755 })
+    const r = await cli(['dashboard', '--data-dir', mesh.nodes[0].dataDir], {
+      env: { PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` },
+    })
+    assert.equal(r.code, 0, r.stderr)
+    const opened = await context.newPage()
+    try {
+      await opened.goto(pathToFileURL(await readFile(seen, 'utf8')).href)
+      await opened.waitForURL(`${node.url}/`, { timeout: WAIT_MS })
+      await opened.locator('#peer-id', { hasText: peerId }).waitFor({ timeout: WAIT_MS })
+    } finally {
+      await opened.close()
+    }
   })
 
   it('a wrong token shows a clear message and no data', async () => {
