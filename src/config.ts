@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path'
 
 export const CONFIG_FILE = 'config.json'
 export const API_FILE = 'api.json'
+/** The API token alone, for a Prometheus scrape's `authorization.credentials_file`; rewritten at each start. */
+export const API_TOKEN_FILE = 'api-token'
 /** Default TCP port for the libp2p listener. */
 export const DEFAULT_P2P_PORT = 4101
 

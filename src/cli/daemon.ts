@@ -7,6 +7,7 @@ import { ledgerRoutes } from '../api/ledger-routes.js'
 import { marketRoutes } from '../api/market-routes.js'
 import { nodeRoutes } from '../api/routes.js'
 import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
+import { API_TOKEN_FILE } from '../config.js'
 import { startDaemon } from '../daemon/index.js'
 import { acquireLock, parseSwarmKey, readIdentity } from '../node/index.js'
 import {
@@ -153,6 +154,7 @@ Options:
     }
     const apiFile = join(dataDir, API_FILE)
     await writePrivateFile(apiFile, `${JSON.stringify({ url, token, pid: process.pid }, null, 2)}\n`)
+    await writePrivateFile(join(dataDir, API_TOKEN_FILE), token)
 
     const peerId = daemon.node.peerId.toString()
     say(`plusone daemon ${peerId}`)

@@ -1,10 +1,62 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { API_TOKEN_FILE } from '../../src/config.js'
 import { type ApiAccess, api, apiOf, nextEvent, primesJob, realMesh, until } from './helpers.js'
 
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p))
+const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p))
+
+/** A loopback port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Runs a real Prometheus that scrapes `target` every second with the daemon's token file. */
+async function prometheus(
+  dir: string,
+  target: string,
+  tokenFile: string,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort()
+  const config = join(dir, 'prometheus.yml')
+  await writeFile(
+    config,
+    `global: { scrape_interval: 1s, scrape_timeout: 1s }
+scrape_configs:
+  - job_name: plusone
+    static_configs: [{ targets: ['${target}'] }]
+    authorization: { type: Bearer, credentials_file: '${tokenFile}' }
+`,
+  )
+  const child = spawn(
+    PROMETHEUS as string,
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=error',
+    ],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
 
 async function scrape(
   a: ApiAccess,
@@ -96,6 +148,40 @@ describe('GET /metrics on a real daemon', () => {
     assert.ok(total('plusone_execution_fuel_total') > 0)
     assert.ok(total('plusone_awards_won_total') >= 2)
     assert.equal(total('plusone_executions_running'), 0)
+  })
+
+  it('a real Prometheus scrapes it with the token file as credentials_file', async (t) => {
+    if (PROMETHEUS == null) {
+      t.skip('prometheus is not installed (Debian package prometheus); skipping the scrape')
+      return
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'plusone-prometheus-'))
+    const server = await prometheus(
+      dir,
+      new URL(submitter.url).host,
+      join(mesh.nodes[0].dataDir, API_TOKEN_FILE),
+    )
+    try {
+      const done = await until(
+        'Prometheus to scrape plusone_tasks_total',
+        async () => {
+          const res = await fetch(`${server.url}/api/v1/query?query=plusone_tasks_total`).catch(
+            () => undefined,
+          )
+          if (res?.ok !== true) return undefined
+          const { data } = (await res.json()) as {
+            data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }
+          }
+          return data.result.find((r) => r.metric.outcome === 'done')
+        },
+        120,
+      )
+      assert.equal(done.metric.job, 'plusone')
+      assert.equal(done.value[1], '2')
+    } finally {
+      await server.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it("serves libp2p's metrics in the same scrape", async () => {
