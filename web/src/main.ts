@@ -303,7 +303,11 @@ function renderPeers(): void {
                 {},
                 h('td', {}, short(p.peerId)),
                 h('td', { class: 'mono small clip', title: p.addresses.join('\n') }, p.addresses[0] ?? ''),
-                h('td', {}, p.latencyMs == null ? 'no ping' : `${Math.round(p.latencyMs)} ms`),
+                h(
+                  'td',
+                  { class: 'nowrap' },
+                  p.latencyMs == null ? 'no ping' : `${Math.round(p.latencyMs)} ms`,
+                ),
               ),
             ),
           ),
