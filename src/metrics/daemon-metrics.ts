@@ -118,6 +118,14 @@ export class DaemonMetrics {
       help: 'Results that disagreed with the accepted majority (rejected executors).',
       registers,
     })
+    // every series a dashboard graphs exists from the first scrape, so rate() sees the first event
+    for (const o of ['done', 'failed', 'cancelled']) {
+      this.#tasks.labels(o).inc(0)
+      this.#jobs.labels(o).inc(0)
+    }
+    for (const d of ['award', 'decline']) this.#bidsReceived.labels(d).inc(0)
+    for (const v of ['accepted', 'rejected', 'timed_out']) this.#verdicts.labels(v).inc(0)
+    this.#executions.labels('ok').inc(0)
     const fromStats = (name: string, help: string, read: (s: MarketStats) => number): void => {
       new Counter({
         name,
