@@ -25,8 +25,8 @@ type Runtime = { run(req: RunRequest): Promise<Outcome> }
  * and the settlement hook; totals the services already keep (bids sent, blob bytes, receipts,
  * credits) are read from the sources given to `start` when Prometheus scrapes. The runtime
  * wrapper and the settlement hook work from construction, because the market needs them before
- * it exists. The registry is also handed to libp2p's
- * `@libp2p/prometheus-metrics`, so one scrape returns both.
+ * it exists. The registry is also handed to libp2p's `@libp2p/prometheus-metrics`, so one scrape
+ * returns both.
  */
 export class DaemonMetrics {
   readonly registry = new Registry()
@@ -44,7 +44,7 @@ export class DaemonMetrics {
 
   constructor() {
     const registers = [this.registry]
-    // scrapes before start() (or after stop()) report zeros
+    // a scrape before start() reports zeros
     const c = {
       stats: (): MarketStats =>
         this.#sources?.market.stats() ?? {
@@ -126,52 +126,45 @@ export class DaemonMetrics {
     for (const d of ['award', 'decline']) this.#bidsReceived.labels(d).inc(0)
     for (const v of ['accepted', 'rejected', 'timed_out']) this.#verdicts.labels(v).inc(0)
     this.#executions.labels('ok').inc(0)
-    const fromStats = (name: string, help: string, read: (s: MarketStats) => number): void => {
+    /** A total some service keeps, read when scraped. */
+    const total = (name: string, help: string, read: () => number): void => {
       new Counter({
         name,
         help,
         registers,
         collect() {
           this.reset()
-          this.inc(read(c.stats()))
+          this.inc(read())
         },
       })
     }
-    fromStats('plusone_bids_sent_total', 'Bids this node sent as an executor.', (s) => s.bidsSent)
-    fromStats('plusone_awards_won_total', 'Awards this node won as an executor.', (s) => s.awardsWon)
-    fromStats('plusone_claims_sent_total', 'Signed result claims this node sent.', (s) => s.claimsSent)
-    new Gauge({
-      name: 'plusone_queue_depth',
-      help: 'Tasks submitted from this node that are not finished.',
-      registers,
-      collect() {
-        this.set(c.stats().liveTasks)
-      },
-    })
-    const credits = (name: string, help: string, read: (a: { earned: bigint; spent: bigint }) => bigint) =>
-      new Counter({
+    /** A level read when scraped. */
+    const level = (name: string, help: string, read: () => number | Promise<number>): void => {
+      new Gauge({
         name,
         help,
         registers,
-        collect() {
-          this.reset()
-          this.inc(Number(read(c.account())) / MICRO)
+        async collect() {
+          this.set(await read())
         },
       })
-    credits(
-      'plusone_credits_earned_total',
-      'Credits earned by this node (accepted receipts).',
-      (a) => a.earned,
+    }
+    total('plusone_bids_sent_total', 'Bids this node sent as an executor.', () => c.stats().bidsSent)
+    total('plusone_awards_won_total', 'Awards this node won as an executor.', () => c.stats().awardsWon)
+    total('plusone_claims_sent_total', 'Signed result claims this node sent.', () => c.stats().claimsSent)
+    level(
+      'plusone_queue_depth',
+      'Tasks submitted from this node that are not finished.',
+      () => c.stats().liveTasks,
     )
-    credits('plusone_credits_spent_total', 'Credits spent by this node (accepted receipts).', (a) => a.spent)
-    new Gauge({
-      name: 'plusone_credit_balance',
-      help: 'Credits earned minus credits spent.',
-      registers,
-      collect() {
-        this.set(Number(c.account().balance) / MICRO)
-      },
-    })
+    const credits = (micro: bigint): number => Number(micro) / MICRO
+    total('plusone_credits_earned_total', 'Credits earned (accepted receipts).', () =>
+      credits(c.account().earned),
+    )
+    total('plusone_credits_spent_total', 'Credits spent (accepted receipts).', () =>
+      credits(c.account().spent),
+    )
+    level('plusone_credit_balance', 'Credits earned minus credits spent.', () => credits(c.account().balance))
     new Counter({
       name: 'plusone_receipts_total',
       help: 'Signed receipts this node published, received from peers, and rejected as invalid.',
@@ -185,32 +178,18 @@ export class DaemonMetrics {
         this.labels('rejected').inc(s.rejected)
       },
     })
-    const blobCounter = (name: string, help: string, read: (s: BlobServiceStats) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset()
-          this.inc(read(c.blobStats()))
-        },
-      })
-    blobCounter('plusone_blob_served_bytes_total', 'Blob bytes served to peers.', (s) => s.servedBytes)
-    blobCounter(
+    total('plusone_blob_served_bytes_total', 'Blob bytes served to peers.', () => c.blobStats().servedBytes)
+    total(
       'plusone_blob_fetched_bytes_total',
-      'Verified blob bytes fetched from peers.',
-      (s) => s.fetchedBytes,
+      'Verified blob bytes fetched.',
+      () => c.blobStats().fetchedBytes,
     )
     // one stat per blob on each scrape: exact, and cheap at Prometheus' scrape intervals
-    const storedBytes = async (): Promise<number> => (await this.#sources?.blobBytes()) ?? 0
-    new Gauge({
-      name: 'plusone_blob_stored_bytes',
-      help: 'Bytes held in the blob store (modules, inputs, outputs).',
-      registers,
-      async collect() {
-        this.set(await storedBytes())
-      },
-    })
+    level(
+      'plusone_blob_stored_bytes',
+      'Bytes held in the blob store (modules, inputs, outputs).',
+      async () => (await this.#sources?.blobBytes()) ?? 0,
+    )
   }
 
   /** Starts counting market events and reading `sources` on each scrape. */
