@@ -103,6 +103,22 @@ describe('the dashboard in headless Chromium', {
     assert.equal(loads, 0)
     const events = (await page.locator('#events').textContent()) ?? ''
     assert.match(events, new RegExp(`job ${jobId.slice(-8)} done`))
+
+    // a job's outputs: expand it, download one, compare with what the API returns
+    const status = await api<{ tasks: Array<{ taskId: string; input: string }> }>(node, `/jobs/${jobId}`)
+    const first = status.tasks.find((t) => t.input === 'r0.txt')!
+    await job.locator('summary').click()
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: WAIT_MS }),
+      job.locator('tr', { hasText: 'r0.txt' }).getByRole('button', { name: 'output' }).click(),
+    ])
+    assert.equal(download.suggestedFilename(), 'r0.txt.out')
+    const saved = await readFile(await download.path())
+    const res = await fetch(`${node.url}/api/v1/tasks/${first.taskId}/result`, {
+      headers: { authorization: `Bearer ${node.token}` },
+    })
+    assert.deepEqual(saved, Buffer.from(await res.arrayBuffer()))
+    assert.match(saved.toString(), /\d/)
   })
 
   it('charts the credits this node earned, from signed receipts, and ranks peers by reputation', async () => {

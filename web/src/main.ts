@@ -453,12 +453,19 @@ async function main(): Promise<void> {
   renderNode()
   guard(api.follow(onEvent, onLive, stop.signal))
   guard(loadLists())
-  guard(loadSlow())
-  guard(loadSelf())
+  // a lookup still under way (a DHT search can take seconds) is not started again
+  const inFlight = new Set<() => Promise<void>>()
+  const once = (load: () => Promise<void>): void => {
+    if (inFlight.has(load)) return
+    inFlight.add(load)
+    guard(load().finally(() => inFlight.delete(load)))
+  }
+  once(loadSlow)
+  once(loadSelf)
   const slow = setInterval(() => {
     if (stop.signal.aborted) return clearInterval(slow)
-    guard(loadSlow())
-    if (state.self == null) guard(loadSelf())
+    once(loadSlow)
+    if (state.self == null) once(loadSelf)
   }, SLOW_REFRESH_MS)
 }
 
