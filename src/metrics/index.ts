@@ -9,7 +9,8 @@
  *   reissues, verdicts and verification disagreements, credits earned/spent and balance, queue
  *   depth (this node's unfinished tasks), receipts, blob bytes stored/served/fetched.
  * - libp2p's, from `@libp2p/prometheus-metrics` registered into the same registry (connections,
- *   streams, protocol traffic, DHT, gossipsub) plus Node.js process metrics. That package keeps
+ *   streams, protocol traffic, DHT) plus Node.js process metrics. Gossipsub's own metrics need a
+ *   separate register adapter (its `metricsRegister` option) and are not exported yet. That package keeps
  *   its metrics in module-level state, so only one daemon per process can export them: the CLI's
  *   daemon does; in-process test meshes leave them off.
  *
