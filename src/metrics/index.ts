@@ -9,10 +9,10 @@
  *   reissues, verdicts and verification disagreements, credits earned/spent and balance, queue
  *   depth (this node's unfinished tasks), receipts, blob bytes stored/served/fetched.
  * - libp2p's, from `@libp2p/prometheus-metrics` registered into the same registry (connections,
- *   streams, protocol traffic, DHT) plus Node.js process metrics. Gossipsub's own metrics need a
- *   separate register adapter (its `metricsRegister` option) and are not exported yet. That package keeps
- *   its metrics in module-level state, so only one daemon per process can export them: the CLI's
- *   daemon does; in-process test meshes leave them off.
+ *   streams, protocol traffic, DHT) plus Node.js process metrics. `@libp2p/prometheus-metrics`
+ *   keeps its metrics in module-level state, so only one daemon per process can export them: the
+ *   CLI's daemon does; in-process test meshes leave them off. Gossipsub's own metrics need a
+ *   register adapter of their own (its `metricsRegister` option) and are not exported yet.
  *
  * ```ts
  * const metrics = new DaemonMetrics()
