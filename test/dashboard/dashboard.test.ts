@@ -46,6 +46,8 @@ describe('the dashboard in headless Chromium', {
   let context: BrowserContext
   let page: Page
   const requests: string[] = []
+  /** The job submitted in the second test, expanded there. */
+  let firstJob = ''
   /** Script errors and console errors (a CSP violation is one). */
   const problems: string[] = []
 
@@ -119,6 +121,7 @@ describe('the dashboard in headless Chromium', {
     })
     assert.deepEqual(saved, Buffer.from(await res.arrayBuffer()))
     assert.match(saved.toString(), /\d/)
+    firstJob = jobId
   })
 
   it('charts the credits this node earned, from signed receipts, and ranks peers by reputation', async () => {
@@ -127,6 +130,8 @@ describe('the dashboard in headless Chromium', {
     await page.waitForSelector('#earnings svg .bar', { timeout: WAIT_MS })
     await page.waitForSelector('#reputation table tbody tr', { timeout: WAIT_MS })
     assert.match((await page.locator('#balance').textContent()) ?? '', /earned/)
+    // the lists were re-rendered meanwhile (this node ran the other's tasks): what the user opened stays open
+    assert.equal(await page.locator(`[data-job-id="${firstJob}"]`).getAttribute('open'), '')
     if (SCREENSHOT != null) await page.screenshot({ path: SCREENSHOT, fullPage: true })
   })
 

@@ -22,6 +22,8 @@ const TOKEN_KEY = 'plusone-token'
 const MAX_EVENTS = 200
 const RECENT_TASKS = 30
 const SHOWN_JOBS = 20
+/** Rows of one job's task table; a job of thousands of tasks shows a count for the rest. */
+const SHOWN_JOB_TASKS = 200
 /** Events arrive in bursts (a job of 1000 tasks); lists are re-read at most this often. */
 const REFRESH_COALESCE_MS = 300
 const SLOW_REFRESH_MS = 5_000
@@ -37,9 +39,30 @@ interface State {
   /** Live counts from `job` events, ahead of the next list refresh. */
   jobProgress: Map<string, { status: string; done: number; failed: number; total: number }>
   events: Array<{ at: number; e: MarketEvent }>
+  /** Jobs the user expanded; a re-render keeps them open. */
+  openJobs: Set<string>
 }
 
-const state: State = { peers: [], jobs: [], tasks: [], jobProgress: new Map(), events: [] }
+const state: State = {
+  peers: [],
+  jobs: [],
+  tasks: [],
+  jobProgress: new Map(),
+  events: [],
+  openJobs: new Set(),
+}
+
+/** Renders at most once per frame however many events arrive (a big job sends thousands). */
+const due = new Set<() => void>()
+function soonRender(render: () => void): void {
+  if (due.size === 0)
+    requestAnimationFrame(() => {
+      const now = [...due]
+      due.clear()
+      for (const r of now) r()
+    })
+  due.add(render)
+}
 
 /** The token from `#token=...`, kept for this tab only and wiped from the address bar. */
 function takeToken(): string | undefined {
@@ -151,9 +174,14 @@ function renderJobs(api: Api): void {
       }
       const live = state.jobProgress.get(j.jobId)
       const p = live != null && live.done + live.failed > listed.done + listed.failed ? live : listed
-      return h(
+      const details = h(
         'details',
-        { class: `job ${p.status}`, 'data-job-id': j.jobId, 'data-status': p.status },
+        {
+          class: `job ${p.status}`,
+          'data-job-id': j.jobId,
+          'data-status': p.status,
+          open: state.openJobs.has(j.jobId) ? '' : undefined,
+        },
         h(
           'summary',
           {},
@@ -173,19 +201,32 @@ function renderJobs(api: Api): void {
           h(
             'tbody',
             {},
-            ...j.tasks.map((t) =>
-              h(
-                'tr',
-                {},
-                h('td', {}, t.input),
-                h('td', {}, h('span', { class: `status ${t.status}` }, t.status)),
-                h('td', { class: 'mono small' }, t.outputHash == null ? '' : short(t.outputHash, 8)),
-                h('td', {}, t.status === 'done' ? downloadButton(api, t.taskId, t.input) : ''),
+            ...j.tasks
+              .slice(0, SHOWN_JOB_TASKS)
+              .map((t) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', {}, t.input),
+                  h('td', {}, h('span', { class: `status ${t.status}` }, t.status)),
+                  h('td', { class: 'mono small' }, t.outputHash == null ? '' : short(t.outputHash, 8)),
+                  h('td', {}, t.status === 'done' ? downloadButton(api, t.taskId, t.input) : ''),
+                ),
               ),
-            ),
           ),
         ),
+        j.tasks.length > SHOWN_JOB_TASKS &&
+          h(
+            'p',
+            { class: 'muted' },
+            `and ${j.tasks.length - SHOWN_JOB_TASKS} more tasks (plusone status ${j.jobId})`,
+          ),
       )
+      details.addEventListener('toggle', () => {
+        if (details.open) state.openJobs.add(j.jobId)
+        else state.openJobs.delete(j.jobId)
+      })
+      return details
     }),
   )
 }
@@ -422,14 +463,15 @@ async function main(): Promise<void> {
       guard(loadLists())
     }, REFRESH_COALESCE_MS)
   }
+  const renderJobsNow = (): void => renderJobs(api)
   const onEvent = (e: MarketEvent): void => {
     state.events.unshift({ at: Date.now(), e })
     state.events.length = Math.min(state.events.length, MAX_EVENTS)
-    renderEvents()
+    soonRender(renderEvents)
     if (e.type === 'job') {
       state.jobProgress.set(e.jobId, e)
       if (!state.jobs.some((j) => j.jobId === e.jobId)) soon()
-      renderJobs(api)
+      soonRender(renderJobsNow)
     }
     if (e.type === 'task' || e.type === 'job' || e.type === 'executed' || e.type === 'stuck') soon()
   }
