@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { API_FILE, resolveDataDir } from '../config.js'
-import { CliError, type Command, DATA_DIR_OPTION, parse } from './common.js'
+import { connect, DaemonNotRunningError, readApiInfo } from '../client/index.js'
+import { resolveDataDir } from '../config.js'
+import { CliError, type Command, DATA_DIR_HELP, DATA_DIR_OPTION, help, parse } from './common.js'
+
+const OPTIONS = { ...DATA_DIR_OPTION, url: { type: 'boolean' } } as const
 
 /** The redirect page `plusone dashboard` opens (in the data directory, readable by its owner only). */
 export const DASHBOARD_OPEN_FILE = 'dashboard.html'
+/** A daemon that does not answer this fast would not serve the page either. */
 const CHECK_TIMEOUT_MS = 5_000
 
 /** The dashboard's address with the token in the fragment, which a browser never sends to a server. */
@@ -57,38 +61,17 @@ rather than the link itself, so the token never appears in the process list.
 
 Options:
       --url               only print the dashboard's URL (for another browser, or ssh -L)
-      --data-dir D        data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
+${DATA_DIR_HELP}
 `,
+  options: OPTIONS,
   async run(argv) {
-    const { values } = parse('dashboard', argv, { ...DATA_DIR_OPTION, url: { type: 'boolean' } })
-    if (values.help) {
-      process.stdout.write(dashboardCommand.help)
-      return 0
-    }
+    const { values } = parse('dashboard', argv, OPTIONS)
+    if (values.help) return help(dashboardCommand)
     const dataDir = resolveDataDir(values['data-dir'])
-    let api: { url: string; token: string }
-    try {
-      api = JSON.parse(await readFile(join(dataDir, API_FILE), 'utf8'))
-      if (typeof api.url !== 'string' || typeof api.token !== 'string') throw new Error('malformed')
-    } catch {
-      throw new CliError(
-        `no plusone daemon is running for ${dataDir} (start one with: plusone daemon --data-dir ${dataDir})`,
-      )
-    }
-    // a stale api.json (daemon killed) would open a page that cannot load
-    try {
-      const res = await fetch(`${api.url}/api/v1/id`, {
-        headers: { authorization: `Bearer ${api.token}` },
-        signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
-      })
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-    } catch (err) {
-      const why =
-        (err as Error).name === 'TimeoutError'
-          ? `did not answer within ${CHECK_TIMEOUT_MS / 1000} s`
-          : `cannot be reached (${(err as Error).message})`
-      throw new CliError(`the daemon at ${api.url} (from ${join(dataDir, API_FILE)}) ${why}`)
-    }
+    // a stale api.json (daemon killed) would open a page that cannot load: the client says why
+    await (await connect({ dataDir, timeoutMs: CHECK_TIMEOUT_MS })).id()
+    const api = await readApiInfo(dataDir)
+    if (api == null) throw new DaemonNotRunningError(dataDir)
     const url = dashboardUrl(api.url, api.token)
     if (values.url === true) {
       process.stdout.write(`${url}\n`)

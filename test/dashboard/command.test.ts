@@ -65,6 +65,9 @@ describe('plusone dashboard', () => {
     await writeFile(join(stale, 'api.json'), JSON.stringify({ url: 'http://127.0.0.1:9', token: 'x' }))
     const gone = await cli(['dashboard', '--url', '--data-dir', stale])
     assert.equal(gone.code, 1)
-    assert.match(gone.stderr, /the daemon at http:\/\/127\.0\.0\.1:9 .* cannot be reached/)
+    assert.match(
+      gone.stderr,
+      /^plusone dashboard: the daemon at http:\/\/127\.0\.0\.1:9 \(from .*stale.*api\.json\) refused/,
+    )
   })
 })
