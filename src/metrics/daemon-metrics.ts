@@ -5,6 +5,8 @@ import type { Outcome, RunRequest } from '../runtime/index.js'
 
 /** Micro-credits per credit: the ledger counts micro-credits, metrics report credits. */
 const MICRO = 1e6
+/** Finished jobs remembered so a repeated final `job` event is counted once. */
+export const MAX_REMEMBERED_JOBS = 10_000
 
 /** What the metrics read from a daemon when scraped: narrow views, so a test can hand in fakes. */
 export interface DaemonMetricsSources {
@@ -41,6 +43,7 @@ export class DaemonMetrics {
   readonly #disagreements: Counter
   #off?: () => void
   #sources?: DaemonMetricsSources
+  readonly #finishedJobs = new Set<string>()
 
   constructor() {
     const registers = [this.registry]
@@ -243,10 +246,21 @@ export class DaemonMetrics {
     if (replicas != null) this.#reissues.inc(Math.max(0, s.executors.length - replicas))
   }
 
+  /** The market reports a job's end once per task that finishes it; two at once both report it. */
+  #jobFinished(jobId: string, outcome: string): void {
+    if (this.#finishedJobs.has(jobId)) return
+    this.#finishedJobs.add(jobId)
+    if (this.#finishedJobs.size > MAX_REMEMBERED_JOBS) {
+      const oldest = this.#finishedJobs.values().next().value
+      if (oldest != null) this.#finishedJobs.delete(oldest)
+    }
+    this.#jobs.labels(outcome).inc()
+  }
+
   #onMarket(e: MarketEvent): void {
     if (e.type === 'task' && (e.status === 'done' || e.status === 'failed' || e.status === 'cancelled'))
       this.#tasks.labels(e.status).inc()
-    else if (e.type === 'job' && e.status !== 'running') this.#jobs.labels(e.status).inc()
+    else if (e.type === 'job' && e.status !== 'running') this.#jobFinished(e.jobId, e.status)
     else if (e.type === 'bid') this.#bidsReceived.labels(e.decision).inc()
   }
 }
