@@ -4,7 +4,7 @@
  * rather than as a global that could clash with another lib.
  */
 
-/** A compiled module; opaque. Structured-cloneable to worker threads. */
+/** A compiled module; opaque. It cannot be sent to another process (the pool sends bytes). */
 export interface WasmModule {
   readonly __wasmModule?: never
 }

@@ -2,7 +2,18 @@
  * @packageDocumentation
  *
  * The sandbox: runs untrusted WebAssembly deterministically, with metered fuel, bounded memory,
- * output and call depth, on Node's own engine in a `worker_threads` pool. Imports no networking.
+ * output and call depth, on Node's own engine in a pool of worker processes. Imports no networking.
+ *
+ * ## Isolation and stopping
+ *
+ * Tasks run in child processes (sandbox.ts) holding nothing of the node's: an empty environment,
+ * Node's permission model (read access to the runtime's own scripts only; no writes, child
+ * processes, worker threads or addons), stdin closed, and — when the daemon runs as root — the
+ * `nobody` user. A task past its wall-clock backstop, or aborted, has its process SIGKILLed and
+ * replaced, so it stops even inside a long engine builtin; `RuntimePool.stop()` kills every
+ * child and resolves once they have exited. Untrusted modules are checked and metered in a
+ * separate preparer process, each within `PREPARE_TIME_LIMIT_MS` (2 s; else `invalid_module`),
+ * so a pathological module never stalls the daemon's event loop.
  *
  * ## Determinism contract
  *
@@ -102,21 +113,22 @@ export {
 } from './outcome.js'
 export { InvalidModuleError } from './parse.js'
 export type { ValidateOptions } from './prepare.js'
+export { PoolStoppedError, WallClockExceededError, WorkerFailedError } from './errors.js'
 export {
   deriveSeed,
-  PoolStoppedError,
+  PREPARE_TIME_LIMIT_MS,
   type RunRequest,
   RuntimePool,
   type RuntimePoolInit,
-  WallClockExceededError,
-  WorkerFailedError,
 } from './pool.js'
 
 export type ValidationResult = { ok: true } | { ok: false; error: InvalidModuleError }
 
 /**
  * Checks a module against the feature set, the host ABI and the size limit, and that its metered
- * form is valid WebAssembly. Synchronous; does not compile. The error's message completes the
+ * form is valid WebAssembly. Synchronous, on the caller's thread, without a time limit: for a
+ * module the user supplied (e.g. before submitting it), not one from the network — executors
+ * check those through {@link RuntimePool.run}. Does not compile. The error's message completes the
  * sentence "The module …" — e.g. "imports env.now: only the plusone host functions are available".
  */
 export function validateModule(bytes: Uint8Array, opts: ValidateOptions = {}): ValidationResult {

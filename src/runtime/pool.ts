@@ -1,28 +1,42 @@
 /**
- * RuntimePool: a fixed number of worker threads running tasks one at a time each, a queue in
- * front of them, and an LRU cache of compiled (metered) modules keyed by CID. Modules are
- * validated, rewritten and compiled on the main thread (compilation is asynchronous in V8) and
- * the compiled module is shared with workers by postMessage, so each CID compiles once per pool.
+ * RuntimePool: a fixed number of sandboxed worker processes running tasks one at a time each, a
+ * queue in front of them, a preparer process that checks and meters untrusted modules within a
+ * time limit, and an LRU cache of metered modules keyed by CID.
  *
- * A worker that crashes, overruns its wall clock or runs an aborted task is terminated and
- * replaced; the pool keeps serving.
+ * Stopping is guaranteed: a task that overruns its wall clock or is aborted has its process
+ * killed with SIGKILL (which no builtin can delay), and the replacement starts only once the old
+ * process has exited, so at most `workers` task processes exist at any time. `stop()` kills them
+ * all and resolves once they have exited.
+ *
+ * A WebAssembly.Module cannot cross a process boundary: the pool keeps the rewritten bytes and
+ * sends them to a worker the first time it runs that CID; each worker compiles and caches them
+ * in an LRU the pool mirrors (see lru.ts).
  */
 import { createHash } from 'node:crypto'
-import { Worker } from 'node:worker_threads'
+import { PoolStoppedError, WallClockExceededError, WorkerFailedError } from './errors.js'
 import { checkLimits, defaultWallClockMs, type TaskLimits } from './limits.js'
-import { STACK_BUDGET_BYTES } from './meter-support.js'
+import { SizedLru } from './lru.js'
 import { invalidModuleOutcome, type Outcome } from './outcome.js'
 import { InvalidModuleError } from './parse.js'
-import { type PreparedModule, prepareModule } from './prepare.js'
+import { Preparer } from './preparer.js'
 import type { ToPool, ToWorker } from './protocol.js'
+import type { RewrittenModule } from './rewrite.js'
+import { killChild, planSandbox, type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
+
+export { PoolStoppedError, WallClockExceededError, WorkerFailedError } from './errors.js'
+export { PREPARE_TIME_LIMIT_MS } from './preparer.js'
 
 export interface RuntimePoolInit {
-  /** Worker threads, normally the operator's `--cpus`. */
+  /** Worker processes, normally the operator's `--cpus`. */
   workers: number
-  /** Compiled modules kept, by CID. @default 32 */
+  /** Metered modules kept, by CID, in the pool and in each worker. @default 32 */
   cacheEntries?: number
   /** @default MAX_MODULE_BYTES */
   maxModuleBytes?: number
+  /** How long checking and metering one module may take before it is `invalid_module`. @default PREPARE_TIME_LIMIT_MS */
+  prepareTimeLimitMs?: number
+  /** Testing aid: the preparer blocks this long before each module, as a pathological one would. */
+  slowPrepareMs?: number
 }
 
 export interface RunRequest {
@@ -38,36 +52,12 @@ export interface RunRequest {
   onProgress?: (permille: number) => void
 }
 
-/** The pool was stopped (or never started) while a task wanted it. */
-export class PoolStoppedError extends Error {
-  static override name = 'PoolStoppedError'
-  constructor(message = 'the runtime pool is not running') {
-    super(message)
-    this.name = 'PoolStoppedError'
-  }
-}
-
-/** The task ran past its wall-clock backstop; its worker was replaced. There is no outcome to claim. */
-export class WallClockExceededError extends Error {
-  static override name = 'WallClockExceededError'
-  constructor(ms: number) {
-    super(`the task ran longer than its ${ms} ms wall-clock backstop and was stopped`)
-    this.name = 'WallClockExceededError'
-  }
-}
-
-/** The worker died, or the engine (not the task) ended the run. There is no outcome to claim. */
-export class WorkerFailedError extends Error {
-  static override name = 'WorkerFailedError'
-  constructor(message: string) {
-    super(message)
-    this.name = 'WorkerFailedError'
-  }
-}
-
-/** Real thread stack per worker: 8× the rewriter's virtual budget, so V8's limit never decides. */
-const WORKER_STACK_MB = Math.ceil((STACK_BUDGET_BYTES * 8) / (1024 * 1024))
 const DEFAULT_CACHE_ENTRIES = 32
+/** Bytes of metered module kept by the pool, and by each worker (whose compiled code is larger). */
+const CACHE_BYTES = 128 * 1024 * 1024
+/** A worker process that exits before it is ready is restarted after this delay, doubling to 10 s. */
+const RESTART_BACKOFF_MS = 100
+const MAX_RESTART_BACKOFF_MS = 10_000
 const SEED_DOMAIN = new TextEncoder().encode('plusone/seed/v1\0')
 
 export function deriveSeed(taskId: Uint8Array): Uint8Array {
@@ -76,7 +66,9 @@ export function deriveSeed(taskId: Uint8Array): Uint8Array {
 
 interface Job {
   id: number
-  msg: ToWorker
+  key: string
+  module: RewrittenModule
+  msg: Omit<ToWorker, 'key' | 'module'>
   wallClockMs: number
   resolve: (o: Outcome) => void
   reject: (e: Error) => void
@@ -86,63 +78,82 @@ interface Job {
 }
 
 interface Slot {
-  worker: Worker
+  proc: SandboxedChild
+  ready: boolean
+  /** Being killed; its replacement starts when it has exited. */
+  dying: boolean
+  /** Mirror of the worker's module cache. */
+  known: SizedLru
   job?: Job
   timer?: NodeJS.Timeout
-}
-
-function newWorker(): Worker {
-  const options = { resourceLimits: { stackSizeMb: WORKER_STACK_MB } }
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), options)
-  // Running from sources under tsx (development and tests): register tsx inside the thread first.
-  const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href)
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${entry}) })`
-  return new Worker(boot, { ...options, eval: true })
 }
 
 export class RuntimePool {
   private readonly size: number
   private readonly cacheEntries: number
   private readonly maxModuleBytes?: number
+  private readonly init: RuntimePoolInit
   private readonly slots: Slot[] = []
   private readonly queue: Job[] = []
-  private readonly cache = new Map<string, Promise<PreparedModule>>()
+  private readonly cache = new Map<string, Promise<RewrittenModule>>()
+  private readonly cacheIndex: SizedLru
+  private readonly dying = new Set<Promise<void>>()
+  private readonly restarts = new Set<NodeJS.Timeout>()
+  private plan?: SandboxPlan
+  private preparer?: Preparer
   private running = false
   private nextId = 1
+  private startFailures = 0
 
   constructor(init: RuntimePoolInit) {
     if (!Number.isInteger(init.workers) || init.workers < 1)
       throw new RangeError('workers must be a positive integer')
+    this.init = init
     this.size = init.workers
     this.cacheEntries = init.cacheEntries ?? DEFAULT_CACHE_ENTRIES
+    this.cacheIndex = new SizedLru(this.cacheEntries, CACHE_BYTES)
     this.maxModuleBytes = init.maxModuleBytes
   }
 
   start(): void {
     if (this.running) return
     this.running = true
+    this.plan ??= planSandbox()
+    this.preparer = new Preparer({
+      plan: this.plan,
+      timeLimitMs: this.init.prepareTimeLimitMs,
+      delayMs: this.init.slowPrepareMs,
+    })
+    this.preparer.start()
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
   }
 
+  /** Kills every child process; resolves once all have exited. Pending runs reject with PoolStoppedError. */
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
     const err = new PoolStoppedError('the runtime pool stopped before the task finished')
+    for (const t of this.restarts) clearTimeout(t)
+    this.restarts.clear()
     for (const job of this.queue.splice(0)) this.settle(job, err)
-    const slots = this.slots.splice(0)
-    await Promise.all(
-      slots.map((s) => {
-        if (s.job) this.settle(s.job, err)
-        clearTimeout(s.timer)
-        s.worker.removeAllListeners()
-        return s.worker.terminate()
-      }),
-    )
+    for (const slot of this.slots.splice(0)) this.kill(slot, err)
+    await Promise.all([this.preparer?.stop(err), ...this.dying])
   }
 
-  /** Workers currently alive (for tests and metrics). */
+  /** Worker slots (for tests and metrics): always `workers` while the pool runs. */
   get workers(): number {
     return this.slots.length
+  }
+
+  /** Process ids of the pool's live children (task workers and the preparer). */
+  get pids(): number[] {
+    const pids = this.slots.filter((s) => !s.dying).map((s) => s.proc.child.pid)
+    return [...pids, this.preparer?.pid].filter((p): p is number => p !== undefined)
+  }
+
+  /** How the worker processes are confined on this machine, in one line (after start()). */
+  get sandbox(): string | undefined {
+    return this.plan?.description
   }
 
   /**
@@ -154,9 +165,10 @@ export class RuntimePool {
     if (!this.running) throw new PoolStoppedError()
     checkLimits(req.limits)
     req.signal?.throwIfAborted()
-    let prepared: PreparedModule
+    const key = req.moduleKey ?? createHash('sha256').update(req.module).digest('hex')
+    let module: RewrittenModule
     try {
-      prepared = await this.prepared(req.module, req.moduleKey)
+      module = await this.prepared(req.module, key)
     } catch (err) {
       if (err instanceof InvalidModuleError) return invalidModuleOutcome(`module ${err.message}`)
       throw err
@@ -168,9 +180,10 @@ export class RuntimePool {
       const id = this.nextId++
       const job: Job = {
         id,
+        key,
+        module,
         msg: {
           id,
-          prepared,
           input: req.input,
           seed: deriveSeed(req.taskId),
           limits: { fuel, memoryBytes, maxOutputBytes },
@@ -191,39 +204,77 @@ export class RuntimePool {
     })
   }
 
-  private prepared(module: Uint8Array, key?: string): Promise<PreparedModule> {
-    const k = key ?? createHash('sha256').update(module).digest('hex')
-    let p = this.cache.get(k)
-    if (p) {
-      this.cache.delete(k)
-      this.cache.set(k, p)
-      return p
+  private prepared(bytes: Uint8Array, key: string): Promise<RewrittenModule> {
+    const hit = this.cache.get(key)
+    if (hit) {
+      this.cacheIndex.use(key)
+      return hit
     }
-    p = prepareModule(module, { maxModuleBytes: this.maxModuleBytes })
-    this.cache.set(k, p)
-    // Invalid modules stay cached too (their verdict is deterministic); engine failures do not.
-    p.catch((err) => {
-      if (!(err instanceof InvalidModuleError)) this.cache.delete(k)
-    })
-    while (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string)
+    const p = this.preparer!.prepare(bytes, this.maxModuleBytes)
+    this.remember(key, p, bytes.length)
+    // Invalid modules stay cached too (their verdict is deterministic); failures do not.
+    p.then(
+      (m) => {
+        if (this.cache.get(key) === p) this.remember(key, p, m.bytes.length)
+      },
+      (err) => {
+        if (err instanceof InvalidModuleError || this.cache.get(key) !== p) return
+        this.cache.delete(key)
+        this.cacheIndex.delete(key)
+      },
+    )
     return p
   }
 
+  private remember(key: string, p: Promise<RewrittenModule>, bytes: number): void {
+    this.cache.set(key, p)
+    for (const k of this.cacheIndex.add(key, bytes)) this.cache.delete(k)
+  }
+
   private spawn(): Slot {
-    const worker = newWorker()
-    const slot: Slot = { worker }
-    worker.unref()
-    worker.on('message', (m: ToPool) => this.onMessage(slot, m))
-    worker.on('error', (err) =>
-      this.replace(slot, new WorkerFailedError(`the worker crashed: ${err.message}`)),
-    )
-    worker.on('exit', (code) =>
-      this.replace(slot, new WorkerFailedError(`the worker exited with code ${code}`)),
-    )
+    const args = [`--cache-entries=${this.cacheEntries}`, `--cache-bytes=${CACHE_BYTES}`]
+    const proc = spawnSandboxed(this.plan!, 'worker', args)
+    const slot: Slot = {
+      proc,
+      ready: false,
+      dying: false,
+      known: new SizedLru(this.cacheEntries, CACHE_BYTES),
+    }
+    proc.child.on('message', (m: ToPool) => this.onMessage(slot, m))
+    proc.child.once('exit', (code, signal) => {
+      const why = proc.stderrTail() || (signal ? `killed by ${signal}` : `exit code ${code}`)
+      if (slot.ready) {
+        this.replace(slot, new WorkerFailedError(`the worker process died (${why})`))
+        return
+      }
+      this.startFailed(slot, why)
+    })
     return slot
   }
 
+  /** A worker that exits before it is ready would fail again at once: fail queued work, retry later. */
+  private startFailed(slot: Slot, why: string): void {
+    const i = this.slots.indexOf(slot)
+    if (i < 0 || !this.running) return
+    slot.dying = true
+    const err = new WorkerFailedError(`the sandbox could not start a worker process (${why})`)
+    for (const job of this.queue.splice(0)) this.settle(job, err)
+    const delay = Math.min(MAX_RESTART_BACKOFF_MS, RESTART_BACKOFF_MS * 2 ** this.startFailures++)
+    const t = setTimeout(() => {
+      this.restarts.delete(t)
+      if (this.running && this.slots[i] === slot) this.slots[i] = this.spawn()
+    }, delay)
+    this.restarts.add(t)
+  }
+
   private onMessage(slot: Slot, m: ToPool): void {
+    if (slot.dying) return
+    if (m.type === 'ready') {
+      slot.ready = true
+      this.startFailures = 0
+      this.dispatch()
+      return
+    }
     const job = slot.job
     if (!job || job.id !== m.id) return
     if (m.type === 'progress') {
@@ -247,7 +298,7 @@ export class RuntimePool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.job) continue
+      if (!slot.ready || slot.dying || slot.job) continue
       const job = this.queue.shift()
       if (!job) return
       slot.job = job
@@ -255,7 +306,11 @@ export class RuntimePool {
         () => this.replace(slot, new WallClockExceededError(job.wallClockMs)),
         job.wallClockMs,
       )
-      slot.worker.postMessage(job.msg)
+      // The worker applies the same use/add to its own cache, so the mirror stays exact.
+      const held = slot.known.use(job.key)
+      if (!held) slot.known.add(job.key, job.module.bytes.length)
+      const msg: ToWorker = { ...job.msg, key: job.key, module: held ? undefined : job.module }
+      slot.proc.child.send(msg)
     }
   }
 
@@ -270,23 +325,28 @@ export class RuntimePool {
     if (slot) this.replace(slot, abortReason(job.signal))
   }
 
-  /** Terminates a slot's worker, fails its job, and starts a fresh worker in its place. */
+  /** Kills a slot's process and fails its job; a fresh process takes the slot once the old one has exited. */
   private replace(slot: Slot, err: Error): void {
-    const i = this.slots.indexOf(slot)
-    if (i < 0) return
+    if (slot.dying || !this.slots.includes(slot)) return
+    void this.kill(slot, err).then(() => {
+      const i = this.slots.indexOf(slot)
+      if (i < 0 || !this.running) return
+      this.slots[i] = this.spawn()
+      this.dispatch()
+    })
+  }
+
+  private kill(slot: Slot, err: Error): Promise<void> {
+    slot.dying = true
     clearTimeout(slot.timer)
-    slot.worker.removeAllListeners()
-    slot.worker.on('error', () => {})
-    void slot.worker.terminate()
     const job = slot.job
     slot.job = undefined
     if (job) this.settle(job, err)
-    if (this.running) {
-      this.slots[i] = this.spawn()
-      this.dispatch()
-    } else {
-      this.slots.splice(i, 1)
-    }
+    slot.proc.child.removeAllListeners('exit')
+    const dead = killChild(slot.proc.child)
+    this.dying.add(dead)
+    void dead.then(() => this.dying.delete(dead))
+    return dead
   }
 
   private settle(job: Job, err?: Error, outcome?: Outcome): void {

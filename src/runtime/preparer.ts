@@ -1,0 +1,156 @@
+/**
+ * The pool's side of the preparer process: a queue of untrusted modules checked and metered one
+ * at a time in a sandboxed child, each within a time limit. A module that overruns it is
+ * `invalid_module` and the child is killed and replaced, so a pathological module costs an
+ * executor at most the limit in CPU and never stalls the daemon's event loop.
+ */
+import type { FromPreparer, ToPreparer } from './protocol.js'
+import { InvalidModuleError } from './parse.js'
+import type { RewrittenModule } from './rewrite.js'
+import { killChild, type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
+import { WorkerFailedError } from './errors.js'
+
+/**
+ * How long checking and metering one module may take. A valid module of the largest size accepted
+ * (8 MiB) takes a few hundred milliseconds on a slow machine, so only a hostile module reaches it.
+ */
+export const PREPARE_TIME_LIMIT_MS = 2_000
+
+export interface PreparerInit {
+  plan: SandboxPlan
+  /** @default PREPARE_TIME_LIMIT_MS */
+  timeLimitMs?: number
+  /** Testing aid: the child blocks this long before each module, like a pathological one. */
+  delayMs?: number
+}
+
+interface Pending {
+  msg: ToPreparer
+  resolve: (m: RewrittenModule) => void
+  reject: (e: Error) => void
+}
+
+export class Preparer {
+  readonly #init: PreparerInit
+  readonly #timeLimitMs: number
+  readonly #queue: Pending[] = []
+  #proc?: SandboxedChild
+  #ready = false
+  #current?: Pending
+  #timer?: NodeJS.Timeout
+  #running = false
+  #nextId = 1
+  /** Children killed but not yet exited; stop() waits for them. */
+  readonly #dying = new Set<Promise<void>>()
+
+  constructor(init: PreparerInit) {
+    this.#init = init
+    this.#timeLimitMs = init.timeLimitMs ?? PREPARE_TIME_LIMIT_MS
+  }
+
+  start(): void {
+    this.#running = true
+    this.#spawn()
+  }
+
+  /** Kills the child; pending modules reject with `err`. Resolves once the child has exited. */
+  async stop(err: Error): Promise<void> {
+    this.#running = false
+    clearTimeout(this.#timer)
+    for (const p of this.#queue.splice(0)) p.reject(err)
+    this.#current?.reject(err)
+    this.#current = undefined
+    const proc = this.#proc
+    this.#proc = undefined
+    if (proc) this.#kill(proc)
+    await Promise.all(this.#dying)
+  }
+
+  #kill(proc: SandboxedChild): Promise<void> {
+    proc.child.removeAllListeners('exit')
+    const dead = killChild(proc.child)
+    this.#dying.add(dead)
+    void dead.then(() => this.#dying.delete(dead))
+    return dead
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.child.pid
+  }
+
+  /** Rewritten module; rejects with InvalidModuleError (a verdict) or WorkerFailedError (none). */
+  prepare(bytes: Uint8Array, maxModuleBytes?: number): Promise<RewrittenModule> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ msg: { id: this.#nextId++, bytes, maxModuleBytes }, resolve, reject })
+      // after a child that could not start, the next module tries a fresh one
+      if (!this.#proc && this.#running && this.#dying.size === 0) this.#spawn()
+      this.#next()
+    })
+  }
+
+  #spawn(): void {
+    const args = this.#init.delayMs ? [`--delay-ms=${this.#init.delayMs}`] : []
+    const proc = spawnSandboxed(this.#init.plan, 'prepare-worker', args)
+    this.#proc = proc
+    this.#ready = false
+    proc.child.on('message', (m: FromPreparer) => this.#onMessage(proc, m))
+    proc.child.once('exit', (code, signal) => {
+      if (this.#proc !== proc) return
+      this.#proc = undefined
+      const why = proc.stderrTail() || `code ${code ?? signal}`
+      this.#finish(new WorkerFailedError(`the module preparer exited (${why})`))
+      // A child that never got ready would fail again at once: leave the rest queued for now.
+      if (this.#running && this.#ready) this.#spawn()
+      else
+        for (const p of this.#queue.splice(0))
+          p.reject(new WorkerFailedError(`the module preparer could not start (${why})`))
+    })
+  }
+
+  #onMessage(proc: SandboxedChild, m: FromPreparer): void {
+    if (this.#proc !== proc) return
+    if (m.type === 'ready') {
+      this.#ready = true
+      this.#next()
+      return
+    }
+    const p = this.#current
+    if (!p || p.msg.id !== m.id) return
+    if (m.type === 'prepared') this.#finish(undefined, m.module)
+    else if (m.type === 'invalid') this.#finish(new InvalidModuleError(m.message))
+    else this.#finish(new WorkerFailedError(`the module preparer failed: ${m.name}: ${m.message}`))
+    this.#next()
+  }
+
+  #next(): void {
+    if (this.#current || !this.#ready || !this.#proc) return
+    const p = this.#queue.shift()
+    if (!p) return
+    this.#current = p
+    const proc = this.#proc
+    this.#timer = setTimeout(() => this.#overrun(proc), this.#timeLimitMs)
+    proc.child.send(p.msg)
+  }
+
+  #overrun(proc: SandboxedChild): void {
+    const s = this.#timeLimitMs / 1000
+    this.#finish(
+      new InvalidModuleError(
+        `took longer than ${s} s to check and meter (the limit is ${s} s, far above what any valid module needs); simplify the module or split the task`,
+      ),
+    )
+    this.#proc = undefined
+    void this.#kill(proc).then(() => {
+      if (this.#running) this.#spawn()
+    })
+  }
+
+  #finish(err?: Error, module?: RewrittenModule): void {
+    clearTimeout(this.#timer)
+    const p = this.#current
+    this.#current = undefined
+    if (!p) return
+    if (err) p.reject(err)
+    else p.resolve(module!)
+  }
+}
