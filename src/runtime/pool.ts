@@ -21,7 +21,7 @@ import { InvalidModuleError } from './parse.js'
 import { Preparer } from './preparer.js'
 import type { ToPool, ToWorker } from './protocol.js'
 import type { RewrittenModule } from './rewrite.js'
-import { killChild, planSandbox, type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
+import { planSandbox, type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
 
 export { PoolStoppedError, WallClockExceededError, WorkerFailedError } from './errors.js'
 export { PREPARE_TIME_LIMIT_MS } from './preparer.js'
@@ -242,6 +242,7 @@ export class RuntimePool {
     }
     proc.child.on('message', (m: ToPool) => this.onMessage(slot, m))
     proc.child.once('exit', (code, signal) => {
+      if (slot.dying) return
       const why = proc.stderrTail() || (signal ? `killed by ${signal}` : `exit code ${code}`)
       if (slot.ready) {
         this.replace(slot, new WorkerFailedError(`the worker process died (${why})`))
@@ -337,13 +338,13 @@ export class RuntimePool {
   }
 
   private kill(slot: Slot, err: Error): Promise<void> {
+    if (slot.dying) return slot.proc.exited
     slot.dying = true
     clearTimeout(slot.timer)
     const job = slot.job
     slot.job = undefined
     if (job) this.settle(job, err)
-    slot.proc.child.removeAllListeners('exit')
-    const dead = killChild(slot.proc.child)
+    const dead = slot.proc.kill()
     this.dying.add(dead)
     void dead.then(() => this.dying.delete(dead))
     return dead

@@ -7,7 +7,7 @@
 import type { FromPreparer, ToPreparer } from './protocol.js'
 import { InvalidModuleError } from './parse.js'
 import type { RewrittenModule } from './rewrite.js'
-import { killChild, type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
+import { type SandboxedChild, type SandboxPlan, spawnSandboxed } from './sandbox.js'
 import { WorkerFailedError } from './errors.js'
 
 /**
@@ -67,8 +67,7 @@ export class Preparer {
   }
 
   #kill(proc: SandboxedChild): Promise<void> {
-    proc.child.removeAllListeners('exit')
-    const dead = killChild(proc.child)
+    const dead = proc.kill()
     this.#dying.add(dead)
     void dead.then(() => this.#dying.delete(dead))
     return dead
@@ -95,7 +94,7 @@ export class Preparer {
     this.#ready = false
     proc.child.on('message', (m: FromPreparer) => this.#onMessage(proc, m))
     proc.child.once('exit', (code, signal) => {
-      if (this.#proc !== proc) return
+      if (this.#proc !== proc) return // killed on purpose
       this.#proc = undefined
       const why = proc.stderrTail() || `code ${code ?? signal}`
       this.#finish(new WorkerFailedError(`the module preparer exited (${why})`))

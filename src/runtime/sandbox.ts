@@ -92,6 +92,10 @@ function stackPlan(): { realKb: number; v8Kb: number } {
 
 export interface SandboxedChild {
   child: ChildProcess
+  /** Resolves once the process has exited (and been reaped). */
+  exited: Promise<void>
+  /** Sends SIGKILL unless the process has already exited; resolves once it has. Idempotent. */
+  kill(): Promise<void>
   /** The last bytes the child wrote to stderr, for an error message. */
   stderrTail(): string
 }
@@ -129,16 +133,22 @@ export function spawnSandboxed(
     tail = (tail + d).slice(-STDERR_TAIL_BYTES)
   })
   child.on('error', () => {}) // a failed spawn also emits 'exit', which the owner handles
-  return { child, stderrTail: () => tail.trim() }
-}
-
-/** Ends a child for sure and resolves once it has exited (at once if it already has). */
-export function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  })
+  let gone = false
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      gone = true
+      resolve()
+    }),
+  )
+  return {
+    child,
+    exited,
+    kill: () => {
+      if (!gone) child.kill('SIGKILL')
+      return exited
+    },
+    stderrTail: () => tail.trim(),
+  }
 }
 
 function unprivilegedUser(): { uid: number; gid: number; name: string } | undefined {
