@@ -160,6 +160,7 @@ Options:
     say(`plusone daemon ${peerId}`)
     say(swarmKey == null ? 'network: public plusone mesh' : `network: private swarm (${config.swarmKeyFile})`)
     for (const a of daemon.node.getMultiaddrs()) say(`listening on ${a.toString()}`)
+    say(`sandbox: ${config.cpus} worker process(es) as ${daemon.runtime.sandbox}`)
     say(`control API ${url} (token in ${apiFile})`)
     if (fault != null) say(`FAULT INJECTION: this node answers tasks with fault "${fault}" (a testing aid)`)
 

@@ -264,7 +264,12 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       metrics,
       refusedHandshakes: () => refused,
       stop: () => {
-        stopped ??= stopAll()
+        // Tasks first: killing the worker processes ends every execution at once, so nothing
+        // else waits on a task that never yields (a stopped pool rejects its runs).
+        stopped ??= runtime
+          .stop()
+          .catch(() => {})
+          .then(stopAll)
         return stopped
       },
     }

@@ -17,6 +17,10 @@
  *   raised by `/bin/sh -c 'ulimit -s …; exec node …'`) and V8's stack limit set below it, so the
  *   rewriter's virtual stack budget, never the machine's stack limit, decides call depth.
  *
+ * - where util-linux's `setpriv` exists (Debian and most Linux distributions), the parent-death
+ *   signal SIGKILL — so a child dies with the daemon even if the daemon itself is SIGKILLed — and
+ *   `no_new_privs`.
+ *
  * The child is the process the pool holds: `exec` keeps the pid, so SIGKILL reaches node itself.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -44,6 +48,8 @@ export interface SandboxPlan {
   permissionModel: boolean
   /** The directory the children may read. */
   scriptDir: string
+  /** `setpriv` (parent-death signal, no_new_privs), when installed. */
+  setpriv?: string
   /** Task workers' stack: the real (soft rlimit) size and V8's limit below it, in KiB. */
   stack: { realKb: number; v8Kb: number }
   /** One line for the daemon's log. */
@@ -55,21 +61,24 @@ const fromSources = import.meta.url.endsWith('.ts')
 export function planSandbox(): SandboxPlan {
   const scriptDir = dirname(fileURLToPath(import.meta.url))
   const permissionModel = !fromSources
-  const perms = permissionModel
+  let perms = permissionModel
     ? 'Node permission model (read only its own scripts; no writes, processes or threads)'
     : 'no permission model (running from sources)'
   const stack = stackPlan()
+  const setpriv = SETPRIV_PATHS.find((p) => executable(p))
+  if (setpriv) perms += ', killed with the daemon'
   const user = unprivilegedUser()
   if (user && permissionModel && reachableByOthers(scriptDir, process.execPath))
     return {
       ...user,
       permissionModel,
       scriptDir,
+      setpriv,
       stack,
       description: `user ${user.name} (uid ${user.uid}), ${perms}`,
     }
   const why = user ? ` (${user.name} cannot read ${scriptDir})` : ''
-  return { permissionModel, scriptDir, stack, description: `the daemon's own user${why}, ${perms}` }
+  return { permissionModel, scriptDir, setpriv, stack, description: `the daemon's own user${why}, ${perms}` }
 }
 
 /**
@@ -111,15 +120,12 @@ export function spawnSandboxed(
   const node: string[] = ['--no-warnings', '--disallow-code-generation-from-strings']
   if (plan.permissionModel) node.push('--experimental-permission', `--allow-fs-read=${plan.scriptDir}/*`)
   if (fromSources) node.push('--import', import.meta.resolve('tsx'))
-  let argv0 = process.execPath
-  let argv = [...node]
-  if (script === 'worker') {
-    argv.push(`--stack-size=${plan.stack.v8Kb}`)
-    argv = ['-c', `ulimit -s ${plan.stack.realKb} && exec "$0" "$@"`, process.execPath, ...argv]
-    argv0 = '/bin/sh'
-  }
-  argv.push(entry, ...args)
-  const child = spawn(argv0, argv, {
+  if (script === 'worker') node.push(`--stack-size=${plan.stack.v8Kb}`)
+  let argv = [process.execPath, ...node, entry, ...args]
+  if (plan.setpriv) argv = [plan.setpriv, '--pdeathsig', 'KILL', '--no-new-privs', '--', ...argv]
+  if (script === 'worker')
+    argv = ['/bin/sh', '-c', `ulimit -s ${plan.stack.realKb} && exec "$0" "$@"`, ...argv]
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: {},
     cwd: tmpdir(),
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -148,6 +154,17 @@ export function spawnSandboxed(
       return exited
     },
     stderrTail: () => tail.trim(),
+  }
+}
+
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv']
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
   }
 }
 

@@ -1,5 +1,5 @@
 /** What Linux's /proc says about processes: the child processes a pool really has. */
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 /** Live (not yet reaped or running) children of `pid`. */
 export function childrenOf(pid: number): number[] {
@@ -16,8 +16,14 @@ export function childrenOf(pid: number): number[] {
   return out
 }
 
+/** The process exists and is not a zombie (a killed orphan waits for init to reap it). */
 export function alive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`)
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
 }
 
 export function environOf(pid: number): string[] {
