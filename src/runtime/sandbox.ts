@@ -12,11 +12,11 @@
  *   no WASI; `eval` and `new Function` are disabled;
  * - when the daemon runs as root, the `nobody` user and group (uid/gid of /etc/passwd's `nobody`,
  *   else 65534), provided that user can read the scripts and run node; otherwise the daemon's own
- *   user, and {@link SandboxPlan.uid} says so;
+ *   user, and {@link SandboxPlan.description} says why;
  * - for task workers, a real stack of {@link WORKER_REAL_STACK_MB} MB (the soft stack limit is
- *   raised by `/bin/sh -c 'ulimit -s …; exec node …'`) and V8's stack limit set below it, so the
- *   rewriter's virtual stack budget, never the machine's stack limit, decides call depth.
- *
+ *   raised by `/bin/sh -c 'ulimit -s … && exec node …'`) and V8's stack limit set below it, so the
+ *   rewriter's virtual stack budget, never the machine's stack limit, decides call depth;
+ * - for the preparer, a JavaScript heap of {@link PREPARER_HEAP_MB} MiB;
  * - where util-linux's `setpriv` exists (Debian and most Linux distributions), the parent-death
  *   signal SIGKILL — so a child dies with the daemon even if the daemon itself is SIGKILLed — and
  *   `no_new_privs`.
@@ -34,6 +34,8 @@ import { STACK_BUDGET_BYTES } from './meter-support.js'
 export const WORKER_STACK_MB = Math.ceil((STACK_BUDGET_BYTES * 8) / (1024 * 1024))
 /** The real stack a task worker's main thread may grow to: twice V8's limit, where the hard limit allows. */
 export const WORKER_REAL_STACK_MB = 2 * WORKER_STACK_MB
+/** The preparer's JavaScript heap: parsing an 8 MiB module needs far less; a hostile one gets no more. */
+export const PREPARER_HEAP_MB = 1024
 /** Last bytes of a child's stderr kept to explain a crash. */
 const STDERR_TAIL_BYTES = 2048
 
@@ -77,7 +79,7 @@ export function planSandbox(): SandboxPlan {
       stack,
       description: `user ${user.name} (uid ${user.uid}), ${perms}`,
     }
-  const why = user ? ` (${user.name} cannot read ${scriptDir})` : ''
+  const why = user && permissionModel ? ` (${user.name} cannot read ${scriptDir})` : ''
   return { permissionModel, scriptDir, setpriv, stack, description: `the daemon's own user${why}, ${perms}` }
 }
 
@@ -121,6 +123,7 @@ export function spawnSandboxed(
   if (plan.permissionModel) node.push('--experimental-permission', `--allow-fs-read=${plan.scriptDir}/*`)
   if (fromSources) node.push('--import', import.meta.resolve('tsx'))
   if (script === 'worker') node.push(`--stack-size=${plan.stack.v8Kb}`)
+  else node.push(`--max-old-space-size=${PREPARER_HEAP_MB}`)
   let argv = [process.execPath, ...node, entry, ...args]
   if (plan.setpriv) argv = [plan.setpriv, '--pdeathsig', 'KILL', '--no-new-privs', '--', ...argv]
   if (script === 'worker')

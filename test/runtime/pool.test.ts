@@ -10,6 +10,7 @@ import wabtInit from 'wabt'
 import {
   type Outcome,
   RuntimePool,
+  type RuntimePoolInit,
   type TaskLimits,
   WallClockExceededError,
 } from '../../src/runtime/index.js'
@@ -85,6 +86,17 @@ function manyResultsModule(): Uint8Array {
   ])
 }
 
+/** Runs `fn` with a started pool and stops the pool afterwards, whatever happens. */
+async function withPool(init: RuntimePoolInit, fn: (pool: RuntimePool) => Promise<void>): Promise<void> {
+  const pool = new RuntimePool(init)
+  pool.start()
+  try {
+    await fn(pool)
+  } finally {
+    await pool.stop()
+  }
+}
+
 /** Resolves once the task has certainly started (its first progress report). */
 function runUntilStarted(pool: RuntimePool, module: Uint8Array, limits: TaskLimits) {
   let started!: () => void
@@ -148,9 +160,7 @@ describe('the sandboxed worker pool', () => {
   })
 
   it('kills a task stuck in table.copy at its wall clock; the replacement starts after the old process is gone', async () => {
-    const pool = new RuntimePool({ workers: 1 })
-    pool.start()
-    try {
+    await withPool({ workers: 1 }, async (pool) => {
       const module = await wat(TABLE_COPY_LOOP)
       const run = runUntilStarted(pool, module, { ...RUNAWAY, wallClockMs: 500 })
       await run.running
@@ -166,15 +176,11 @@ describe('the sandboxed worker pool', () => {
       assert.equal(alive(busy!), false, 'the runaway worker process is gone')
       assert.ok(!pool.pids.includes(busy!))
       assert.equal(childrenOf(process.pid).length, 2, 'one worker and the preparer, nothing left over')
-    } finally {
-      await pool.stop()
-    }
+    })
   })
 
   it('two runaway tasks on one worker never have more than one task process between them', async () => {
-    const pool = new RuntimePool({ workers: 1 })
-    pool.start()
-    try {
+    await withPool({ workers: 1 }, async (pool) => {
       const module = await wat(TABLE_COPY_LOOP)
       const limits = { ...RUNAWAY, wallClockMs: 400 }
       const counts: number[] = []
@@ -199,9 +205,7 @@ describe('the sandboxed worker pool', () => {
         counts.every((n) => n <= 2),
         `at most one worker and the preparer: ${counts}`,
       )
-    } finally {
-      await pool.stop()
-    }
+    })
   })
 
   it('stop() kills tasks that never yield and resolves once no child process remains', async () => {
@@ -222,9 +226,7 @@ describe('the sandboxed worker pool', () => {
   })
 
   it('a module that takes longer than the time limit to prepare is invalid_module and its preparer is replaced', async () => {
-    const pool = new RuntimePool({ workers: 1, slowPrepareMs: 60_000, prepareTimeLimitMs: 300 })
-    pool.start()
-    try {
+    await withPool({ workers: 1, slowPrepareMs: 60_000, prepareTimeLimitMs: 300 }, async (pool) => {
       const preparer = pool.pids.at(-1)!
       const o = await pool.run({
         module: example('wat/empty'),
@@ -245,15 +247,11 @@ describe('the sandboxed worker pool', () => {
       assert.equal(again.status, 'invalid_module')
       assert.equal(alive(preparer), false)
       assert.equal(childrenOf(process.pid).length, 2)
-    } finally {
-      await pool.stop()
-    }
+    })
   })
 
   it('keeps the event loop free while a module is prepared: a cached task finishes first', async () => {
-    const pool = new RuntimePool({ workers: 1, slowPrepareMs: 1000 })
-    pool.start()
-    try {
+    await withPool({ workers: 1, slowPrepareMs: 1000 }, async (pool) => {
       const run = (name: string, key: string): Promise<Outcome> =>
         pool.run({
           module: example(name),
@@ -268,15 +266,11 @@ describe('the sandboxed worker pool', () => {
       const cached = run('wat/empty', 'cached').then((o) => finished.push(`cached:${o.status}`))
       await Promise.all([slow, cached])
       assert.deepEqual(finished, ['cached:ok', 'new:ok'])
-    } finally {
-      await pool.stop()
-    }
+    })
   })
 
   it("the issue's module (1,000,000 results × 1,000 functions) ends as invalid_module within the time limit", async () => {
-    const pool = new RuntimePool({ workers: 1 })
-    pool.start()
-    try {
+    await withPool({ workers: 1 }, async (pool) => {
       const o = await pool.run({
         module: manyResultsModule(),
         input: enc(''),
@@ -284,8 +278,6 @@ describe('the sandboxed worker pool', () => {
         limits: SMALL_LIMITS,
       })
       assert.equal(o.status, 'invalid_module')
-    } finally {
-      await pool.stop()
-    }
+    })
   })
 })
