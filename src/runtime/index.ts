@@ -40,6 +40,9 @@
  * - The only imports are the host ABI below; there is no clock, randomness, file or network.
  * - The wall-clock backstop is not part of the outcome: a task that reaches it rejects with
  *   {@link WallClockExceededError} and must not be claimed.
+ * - The prepare time limit (2 s) is the one verdict that depends on a machine's speed: it is set
+ *   well above what any module within the size limit needs (tens to hundreds of milliseconds),
+ *   so only a module built to be slow to check ends as `invalid_module` by it.
  *
  * ## Host ABI (import module `plusone`)
  *

@@ -4,8 +4,8 @@
  * reason the module is invalid. The pool SIGKILLs it when one module takes longer than its time
  * limit, and starts another.
  *
- * Argument `--delay-ms=N` (tests only): block N ms before each module, as a pathological module
- * would.
+ * Argument `--delay-ms=N` (tests only): spin N ms before each module, using CPU as a pathological
+ * module would.
  */
 import { InvalidModuleError } from './parse.js'
 import { checkAndRewrite, validateRewritten } from './prepare.js'
@@ -18,7 +18,8 @@ const delayArg = process.argv.find((a) => a.startsWith('--delay-ms='))
 const delayMs = delayArg ? Number(delayArg.slice('--delay-ms='.length)) : 0
 
 process.on('message', (msg: ToPreparer) => {
-  if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs)
+  const spinUntil = performance.now() + delayMs
+  while (performance.now() < spinUntil) {}
   try {
     const module = checkAndRewrite(msg.bytes, { maxModuleBytes: msg.maxModuleBytes })
     validateRewritten(msg.bytes, module)

@@ -1,8 +1,13 @@
 /**
  * The pool's side of the preparer process: a queue of untrusted modules checked and metered one
- * at a time in a sandboxed child, each within a time limit. A module that overruns it is
+ * at a time in a sandboxed child, each within a limit of CPU time. A module that overruns it is
  * `invalid_module` and the child is killed and replaced, so a pathological module costs an
  * executor at most the limit in CPU and never stalls the daemon's event loop.
+ *
+ * The limit counts the child's CPU time, not the wall clock, so a busy machine does not turn a
+ * valid module into an invalid one; a wall-clock backstop ({@link PREPARE_WALL_CLOCK_MS}) ends a
+ * check the machine is too busy to finish, with no verdict (WorkerFailedError). Where /proc is
+ * missing, the wall clock stands in for CPU time.
  */
 import type { FromPreparer, ToPreparer } from './protocol.js'
 import { InvalidModuleError } from './parse.js'
@@ -15,14 +20,19 @@ import { WorkerFailedError } from './errors.js'
  * (8 MiB) takes a few hundred milliseconds on a slow machine, so only a hostile module reaches it.
  */
 export const PREPARE_TIME_LIMIT_MS = 2_000
+/** A check still running after this long (wall clock) ends without a verdict. */
+export const PREPARE_WALL_CLOCK_MS = 30_000
 
 export interface PreparerInit {
   plan: SandboxPlan
   /** @default PREPARE_TIME_LIMIT_MS */
   timeLimitMs?: number
-  /** Testing aid: the child blocks this long before each module, like a pathological one. */
+  /** Testing aid: the child spins this long before each module, like a pathological one. */
   delayMs?: number
 }
+
+/** The shortest wait before looking at the child's CPU time again. */
+const MIN_RECHECK_MS = 20
 
 interface Pending {
   msg: ToPreparer
@@ -127,17 +137,35 @@ export class Preparer {
     if (!p) return
     this.#current = p
     const proc = this.#proc
-    this.#timer = setTimeout(() => this.#overrun(proc), this.#timeLimitMs)
+    const startMs = performance.now()
+    const startCpuMs = proc.cpuMs()
+    const check = (): void => {
+      const wallMs = performance.now() - startMs
+      const cpu = proc.cpuMs()
+      const usedMs = cpu === undefined || startCpuMs === undefined ? wallMs : cpu - startCpuMs
+      if (usedMs >= this.#timeLimitMs) this.#overrun(proc, this.#tooSlow())
+      else if (wallMs >= PREPARE_WALL_CLOCK_MS) this.#overrun(proc, this.#tooBusy())
+      else this.#timer = setTimeout(check, Math.max(MIN_RECHECK_MS, this.#timeLimitMs - usedMs))
+    }
+    this.#timer = setTimeout(check, this.#timeLimitMs)
     proc.child.send(p.msg)
   }
 
-  #overrun(proc: SandboxedChild): void {
+  #tooSlow(): InvalidModuleError {
     const s = this.#timeLimitMs / 1000
-    this.#finish(
-      new InvalidModuleError(
-        `took longer than ${s} s to check and meter (the limit is ${s} s, far above what any valid module needs); simplify the module or split the task`,
-      ),
+    return new InvalidModuleError(
+      `took longer than ${s} s of CPU time to check and meter (the limit is ${s} s, far above what any valid module needs); simplify the module or split the task`,
     )
+  }
+
+  #tooBusy(): WorkerFailedError {
+    return new WorkerFailedError(
+      `checking the module took more than ${PREPARE_WALL_CLOCK_MS / 1000} s on this busy machine; no verdict`,
+    )
+  }
+
+  #overrun(proc: SandboxedChild, err: Error): void {
+    this.#finish(err)
     this.#proc = undefined
     void this.#kill(proc).then(() => {
       if (this.#running) this.#spawn()

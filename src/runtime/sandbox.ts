@@ -109,6 +109,8 @@ export interface SandboxedChild {
   kill(): Promise<void>
   /** The last bytes the child wrote to stderr, for an error message. */
   stderrTail(): string
+  /** CPU time the process has used so far (user + system), from /proc; undefined elsewhere. */
+  cpuMs(): number | undefined
 }
 
 /** Spawns one sandboxed child running `script` with an IPC channel (advanced serialization). */
@@ -157,6 +159,21 @@ export function spawnSandboxed(
       return exited
     },
     stderrTail: () => tail.trim(),
+    cpuMs: () => cpuMsOf(child.pid),
+  }
+}
+
+/** Linux reports CPU time in clock ticks of 1/100 s (USER_HZ) on every architecture Node runs on. */
+const MS_PER_TICK = 10
+
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK
+  } catch {
+    return undefined
   }
 }
 

@@ -235,7 +235,7 @@ describe('the sandboxed worker pool', () => {
         limits: SMALL_LIMITS,
       })
       assert.equal(o.status, 'invalid_module')
-      assert.match(o.message ?? '', /^module took longer than 0\.3 s to check and meter/)
+      assert.match(o.message ?? '', /^module took longer than 0\.3 s of CPU time to check and meter/)
       assert.equal(o.fuelUsed, 0n)
       // the stuck preparer is gone; a fresh one answers the next module (with the same verdict here)
       const again = await pool.run({
