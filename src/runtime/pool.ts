@@ -53,8 +53,10 @@ export interface RunRequest {
 }
 
 const DEFAULT_CACHE_ENTRIES = 32
-/** Bytes of metered module kept by the pool, and by each worker (whose compiled code is larger). */
+/** Bytes of metered module the pool keeps to send to workers. */
 const CACHE_BYTES = 128 * 1024 * 1024
+/** Bytes of metered module each worker keeps compiled (compiled code is a few times larger). */
+const WORKER_CACHE_BYTES = 64 * 1024 * 1024
 /** A worker process that exits before it is ready is restarted after this delay, doubling to 10 s. */
 const RESTART_BACKOFF_MS = 100
 const MAX_RESTART_BACKOFF_MS = 10_000
@@ -232,13 +234,13 @@ export class RuntimePool {
   }
 
   private spawn(): Slot {
-    const args = [`--cache-entries=${this.cacheEntries}`, `--cache-bytes=${CACHE_BYTES}`]
+    const args = [`--cache-entries=${this.cacheEntries}`, `--cache-bytes=${WORKER_CACHE_BYTES}`]
     const proc = spawnSandboxed(this.plan!, 'worker', args)
     const slot: Slot = {
       proc,
       ready: false,
       dying: false,
-      known: new SizedLru(this.cacheEntries, CACHE_BYTES),
+      known: new SizedLru(this.cacheEntries, WORKER_CACHE_BYTES),
     }
     proc.child.on('message', (m: ToPool) => this.onMessage(slot, m))
     proc.child.once('exit', (code, signal) => {

@@ -208,6 +208,30 @@ describe('the sandboxed worker pool', () => {
     })
   })
 
+  it('sends each worker a module once and again after its cache evicted it', async () => {
+    await withPool({ workers: 2, cacheEntries: 2 }, async (pool) => {
+      const names = ['wat/empty', 'wat/count', 'sha256']
+      const statuses: string[] = []
+      // 3 modules through 2-entry caches, 4 rounds in two workers: hits, misses and evictions
+      for (let round = 0; round < 4; round++)
+        for (const name of names) {
+          const runs = [0, 1].map((w) =>
+            pool.run({
+              module: example(name),
+              input: enc('\0\0\0\0'),
+              taskId: enc(`${w}`),
+              limits: SMALL_LIMITS,
+            }),
+          )
+          for (const o of await Promise.all(runs)) statuses.push(`${name}:${o.status}`)
+        }
+      assert.deepEqual(
+        statuses,
+        Array.from({ length: 4 }, () => names.flatMap((n) => [`${n}:ok`, `${n}:ok`])).flat(),
+      )
+    })
+  })
+
   it('stop() kills tasks that never yield and resolves once no child process remains', async () => {
     const pool = new RuntimePool({ workers: 2 })
     pool.start()
