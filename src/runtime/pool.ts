@@ -3,9 +3,12 @@
  * queue in front of them, a preparer process that checks and meters untrusted modules within a
  * time limit, and an LRU cache of metered modules keyed by CID.
  *
+ * Processes start on demand (the first task starts a worker while its module is prepared) and
+ * then stay, so a node that never executes runs none.
+ *
  * Stopping is guaranteed: a task that overruns its wall clock or is aborted has its process
- * killed with SIGKILL (which no builtin can delay), and the replacement starts only once the old
- * process has exited, so at most `workers` task processes exist at any time. `stop()` kills them
+ * killed with SIGKILL (which no builtin can delay), and a new process starts only once the old
+ * one has exited, so at most `workers` task processes exist at any time. `stop()` kills them
  * all and resolves once they have exited.
  *
  * A WebAssembly.Module cannot cross a process boundary: the pool keeps the rewritten bytes and
@@ -57,9 +60,6 @@ const DEFAULT_CACHE_ENTRIES = 32
 const CACHE_BYTES = 128 * 1024 * 1024
 /** Bytes of metered module each worker keeps compiled (compiled code is a few times larger). */
 const WORKER_CACHE_BYTES = 64 * 1024 * 1024
-/** A worker process that exits before it is ready is restarted after this delay, doubling to 10 s. */
-const RESTART_BACKOFF_MS = 100
-const MAX_RESTART_BACKOFF_MS = 10_000
 const SEED_DOMAIN = new TextEncoder().encode('plusone/seed/v1\0')
 
 export function deriveSeed(taskId: Uint8Array): Uint8Array {
@@ -100,12 +100,10 @@ export class RuntimePool {
   private readonly cache = new Map<string, Promise<RewrittenModule>>()
   private readonly cacheIndex: SizedLru
   private readonly dying = new Set<Promise<void>>()
-  private readonly restarts = new Set<NodeJS.Timeout>()
   private plan?: SandboxPlan
   private preparer?: Preparer
   private running = false
   private nextId = 1
-  private startFailures = 0
 
   constructor(init: RuntimePoolInit) {
     if (!Number.isInteger(init.workers) || init.workers < 1)
@@ -127,7 +125,6 @@ export class RuntimePool {
       delayMs: this.init.slowPrepareMs,
     })
     this.preparer.start()
-    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
   }
 
   /** Kills every child process; resolves once all have exited. Pending runs reject with PoolStoppedError. */
@@ -135,16 +132,14 @@ export class RuntimePool {
     if (!this.running) return
     this.running = false
     const err = new PoolStoppedError('the runtime pool stopped before the task finished')
-    for (const t of this.restarts) clearTimeout(t)
-    this.restarts.clear()
     for (const job of this.queue.splice(0)) this.settle(job, err)
     for (const slot of this.slots.splice(0)) this.kill(slot, err)
     await Promise.all([this.preparer?.stop(err), ...this.dying])
   }
 
-  /** Worker slots (for tests and metrics): always `workers` while the pool runs. */
+  /** Task processes this pool may run at once (`workers` while it runs, else 0). */
   get workers(): number {
-    return this.slots.length
+    return this.running ? this.size : 0
   }
 
   /** Process ids of the pool's live children (task workers and the preparer). */
@@ -168,6 +163,7 @@ export class RuntimePool {
     checkLimits(req.limits)
     req.signal?.throwIfAborted()
     const key = req.moduleKey ?? createHash('sha256').update(req.module).digest('hex')
+    this.startWorker() // starts while the module is prepared
     let module: RewrittenModule
     try {
       module = await this.prepared(req.module, key)
@@ -233,6 +229,13 @@ export class RuntimePool {
     for (const k of this.cacheIndex.add(key, bytes)) this.cache.delete(k)
   }
 
+  /** Starts a worker process unless one is idle or starting, or all `workers` exist. */
+  private startWorker(): void {
+    if (!this.running || this.slots.length >= this.size) return
+    if (this.slots.some((s) => !s.dying && (!s.ready || !s.job))) return
+    this.slots.push(this.spawn())
+  }
+
   private spawn(): Slot {
     const args = [`--cache-entries=${this.cacheEntries}`, `--cache-bytes=${WORKER_CACHE_BYTES}`]
     const proc = spawnSandboxed(this.plan!, 'worker', args)
@@ -250,31 +253,18 @@ export class RuntimePool {
         this.replace(slot, new WorkerFailedError(`the worker process died (${why})`))
         return
       }
-      this.startFailed(slot, why)
+      // It would fail again at once: fail the work waiting for it; the next task tries again.
+      const err = new WorkerFailedError(`the sandbox could not start a worker process (${why})`)
+      for (const job of this.queue.splice(0)) this.settle(job, err)
+      this.replace(slot, err)
     })
     return slot
-  }
-
-  /** A worker that exits before it is ready would fail again at once: fail queued work, retry later. */
-  private startFailed(slot: Slot, why: string): void {
-    const i = this.slots.indexOf(slot)
-    if (i < 0 || !this.running) return
-    slot.dying = true
-    const err = new WorkerFailedError(`the sandbox could not start a worker process (${why})`)
-    for (const job of this.queue.splice(0)) this.settle(job, err)
-    const delay = Math.min(MAX_RESTART_BACKOFF_MS, RESTART_BACKOFF_MS * 2 ** this.startFailures++)
-    const t = setTimeout(() => {
-      this.restarts.delete(t)
-      if (this.running && this.slots[i] === slot) this.slots[i] = this.spawn()
-    }, delay)
-    this.restarts.add(t)
   }
 
   private onMessage(slot: Slot, m: ToPool): void {
     if (slot.dying) return
     if (m.type === 'ready') {
       slot.ready = true
-      this.startFailures = 0
       this.dispatch()
       return
     }
@@ -315,6 +305,12 @@ export class RuntimePool {
       const msg: ToWorker = { ...job.msg, key: job.key, module: held ? undefined : job.module }
       slot.proc.child.send(msg)
     }
+    // work still waiting: start processes for it, up to `workers` in all (dying ones included)
+    let starting = this.slots.filter((s) => !s.ready && !s.dying).length
+    while (this.running && this.queue.length > starting && this.slots.length < this.size) {
+      this.slots.push(this.spawn())
+      starting++
+    }
   }
 
   private abort(job: Job): void {
@@ -328,13 +324,15 @@ export class RuntimePool {
     if (slot) this.replace(slot, abortReason(job.signal))
   }
 
-  /** Kills a slot's process and fails its job; a fresh process takes the slot once the old one has exited. */
+  /**
+   * Kills a slot's process and fails its job; once the process has exited its slot is free, and
+   * a fresh process starts if work is waiting.
+   */
   private replace(slot: Slot, err: Error): void {
     if (slot.dying || !this.slots.includes(slot)) return
     void this.kill(slot, err).then(() => {
       const i = this.slots.indexOf(slot)
-      if (i < 0 || !this.running) return
-      this.slots[i] = this.spawn()
+      if (i >= 0) this.slots.splice(i, 1)
       this.dispatch()
     })
   }

@@ -58,9 +58,9 @@ export class Preparer {
     this.#timeLimitMs = init.timeLimitMs ?? PREPARE_TIME_LIMIT_MS
   }
 
+  /** The child starts with the first module. */
   start(): void {
     this.#running = true
-    this.#spawn()
   }
 
   /** Kills the child; pending modules reject with `err`. Resolves once the child has exited. */
@@ -108,7 +108,8 @@ export class Preparer {
       this.#proc = undefined
       const why = proc.stderrTail() || `code ${code ?? signal}`
       this.#finish(new WorkerFailedError(`the module preparer exited (${why})`))
-      // A child that never got ready would fail again at once: leave the rest queued for now.
+      // A child that never got ready would fail again at once: fail what waits; the next module
+      // tries a fresh child.
       if (this.#running && this.#ready) this.#spawn()
       else
         for (const p of this.#queue.splice(0))
