@@ -43,7 +43,7 @@ function exitOf(child: import('node:child_process').ChildProcess): Promise<numbe
 }
 
 describe('daemons running tasks that never yield', () => {
-  const mesh = new LocalMesh(2, () => {}, ['--cpus', '1'], BIN)
+  const mesh = new LocalMesh(3, () => {}, ['--cpus', '1'], BIN)
   const output = new Map<number, string>()
   let work: string
 
@@ -58,9 +58,9 @@ describe('daemons running tasks that never yield', () => {
       n.child.stdout?.on('data', keep)
       n.child.stderr?.on('data', keep)
     }
-    await until('capacity records of both nodes', async () => {
+    await until('capacity records of all 3 nodes', async () => {
       const r = await cli(['nodes', '--json', '--data-dir', mesh.nodes[0]!.dataDir])
-      return JSON.parse(r.stdout).length >= 2 ? true : undefined
+      return JSON.parse(r.stdout).length >= 3 ? true : undefined
     })
   })
   after(async () => {
@@ -85,23 +85,25 @@ describe('daemons running tasks that never yield', () => {
     ])
     assert.equal(submit.code, 0, submit.stderr)
 
-    const daemons = mesh.nodes.map((n) => n.child.pid!)
+    // node 0 submits; --max-tasks defaults to --cpus, so nodes 1 and 2 take one task each
+    const daemons = mesh.nodes.slice(1).map((n) => n.child.pid!)
     let most = 0
-    const busy = await until(
-      'a worker process busy with a task',
+    await until(
+      'both daemons busy with a task',
       async () => {
-        for (const d of daemons) {
+        let busy = 0
+        for (const d of mesh.nodes.map((n) => n.child.pid!)) {
           const workers = workersOf(d)
           most = Math.max(most, workers.length)
-          if (workers.some((w) => cpuTicks(w) > 50)) return d
+          if (daemons.includes(d) && workers.some((w) => cpuTicks(w) > 50)) busy++
         }
-        return undefined
+        return busy === daemons.length ? true : undefined
       },
       120,
     )
     assert.ok(most <= 1, `--cpus 1 means one worker process per daemon, saw ${most}`)
 
-    const [first, second] = [busy, ...daemons.filter((d) => d !== busy)]
+    const [first, second] = daemons
     const firstChild = mesh.nodes.find((n) => n.child.pid === first)!.child
     const children = childrenOf(first!)
     assert.ok(children.length >= 2, 'a worker and a preparer')
