@@ -19,15 +19,17 @@ import { alive, childrenOf, cmdlineOf, environOf, stdinOf, uidOf } from './procf
 
 const RUNAWAY: TaskLimits = { ...SMALL_LIMITS, fuel: 1n << 60n }
 
-/** The issue's reproduction: a loop of table.copy over a 1,048,576-entry table, after one progress call. */
-const TABLE_COPY_LOOP = `(module
+/**
+ * A task that never yields between long builtins: memory.fill over its whole 16 MiB memory, in
+ * a loop (the issue's table.copy loop is now refused as invalid_module; bulk memory is not).
+ */
+const FILL_LOOP = `(module
   (import "plusone" "progress" (func $progress (param i32)))
-  (table 1048576 funcref)
-  (memory (export "memory") 1)
+  (memory (export "memory") 256)
   (func (export "run") (result i32)
     (call $progress (i32.const 1))
     (loop $forever
-      (table.copy (i32.const 0) (i32.const 0) (i32.const 1048576))
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 16777216))
       (br $forever))
     (i32.const 0)))`
 
@@ -159,12 +161,11 @@ describe('the sandboxed worker pool', () => {
     assert.deepEqual(childrenOf(process.pid), [])
   })
 
-  it('kills a task stuck in table.copy at its wall clock; the replacement starts after the old process is gone', async () => {
+  it('kills a task looping over memory.fill at its wall clock; the replacement starts after the old process is gone', async () => {
     await withPool({ workers: 1 }, async (pool) => {
-      const module = await wat(TABLE_COPY_LOOP)
-      const run = runUntilStarted(pool, module, { ...RUNAWAY, wallClockMs: 500 })
-      await run.running
-      const [busy] = pool.pids
+      const module = await wat(FILL_LOOP)
+      const run = runUntilStarted(pool, module, { ...RUNAWAY, wallClockMs: 1000 })
+      const [busy] = pool.pids // the run starts its worker at once
       await assert.rejects(run.result, (err: Error) => err instanceof WallClockExceededError)
       const next = await pool.run({
         module: example('wat/empty'),
@@ -181,7 +182,7 @@ describe('the sandboxed worker pool', () => {
 
   it('two runaway tasks on one worker never have more than one task process between them', async () => {
     await withPool({ workers: 1 }, async (pool) => {
-      const module = await wat(TABLE_COPY_LOOP)
+      const module = await wat(FILL_LOOP)
       const limits = { ...RUNAWAY, wallClockMs: 400 }
       const counts: number[] = []
       const runs = ['a', 'b'].map((id) =>
@@ -235,7 +236,7 @@ describe('the sandboxed worker pool', () => {
   it('stop() kills tasks that never yield and resolves once no child process remains', async () => {
     const pool = new RuntimePool({ workers: 2 })
     pool.start()
-    const module = await wat(TABLE_COPY_LOOP)
+    const module = await wat(FILL_LOOP)
     const runs = [
       runUntilStarted(pool, module, RUNAWAY),
       runUntilStarted(pool, example('wat/progress_then_spin'), RUNAWAY),
