@@ -45,7 +45,10 @@ describe('market on the in-memory transport', () => {
     assert.equal(view.status, 'done', JSON.stringify(view))
     for (const t of tasks) {
       const input = ins.find((i) => i.name === t.input)!
-      assert.deepEqual(Buffer.from(await submitter.result(t.taskId)), Buffer.from(expectedOutput(input.bytes)))
+      assert.deepEqual(
+        Buffer.from(await submitter.result(t.taskId)),
+        Buffer.from(expectedOutput(input.bytes)),
+      )
     }
     // today's dissemination: every announcement reaches every other subscriber of the one topic
     const announcements = mesh.net.counters.byChannel.get(TASKS_TOPIC) ?? 0
@@ -78,7 +81,10 @@ describe('market on the in-memory transport', () => {
     assert.equal(view.status, 'done', JSON.stringify(view))
     for (const t of tasks) {
       const input = ins.find((i) => i.name === t.input)!
-      assert.deepEqual(Buffer.from(await submitter.result(t.taskId)), Buffer.from(expectedOutput(input.bytes)))
+      assert.deepEqual(
+        Buffer.from(await submitter.result(t.taskId)),
+        Buffer.from(expectedOutput(input.bytes)),
+      )
     }
     assert.ok(mesh.net.counters.dropped > 0, 'messages were lost')
   })
