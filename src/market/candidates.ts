@@ -10,6 +10,15 @@
  */
 import { createHash } from 'node:crypto'
 
+/**
+ * `/plusone/invite/1.0.0`, submitter → invited executor: the task's signed announcement, exactly
+ * the bytes gossip would carry (≤ MAX_ANNOUNCEMENT_BYTES); the reply is one byte (1 = heard).
+ */
+export const INVITE_PROTOCOL = '/plusone/invite/1.0.0'
+export const MAX_INVITE_REPLY_BYTES = 16
+/** How long an invitation waits for its one-byte reply. */
+export const INVITE_TIMEOUT_MS = 5_000
+
 /** Invitations per wanted award in one round. */
 export const INVITE_OVERSUBSCRIPTION = 2
 /** Invitations per round on top of `INVITE_OVERSUBSCRIPTION × need`. */

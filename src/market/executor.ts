@@ -97,8 +97,11 @@ export class Executor {
     return this.policy.admit?.(spec.submitter)
   }
 
-  /** A verified, admitted announcement arrived. */
-  onAnnouncement(a: VerifiedAnnouncement): void {
+  /**
+   * A verified, admitted announcement arrived: by gossip, or as an invitation (`invited`), which
+   * is bid on whenever the policy allows — the submitter invited only as many as it wants bids.
+   */
+  onAnnouncement(a: VerifiedAnnouncement, invited = false): void {
     if (a.cancelled) {
       this.candidates.delete(a.taskId)
       const run = this.running.get(a.taskId)
@@ -112,7 +115,7 @@ export class Executor {
     // On a first round, leave some tasks to the others: fewer bid streams, same choice for the
     // submitter. Later rounds (re-announcements, reissues) are bid on by everyone who can.
     const replicas = a.spec.replicas === AUTO_REPLICAS ? DEFAULT_AUTO_REPLICAS : a.spec.replicas
-    if (a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
+    if (!invited && a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
     if (this.candidates.has(a.taskId)) {
       this.candidates.set(a.taskId, a)
       return

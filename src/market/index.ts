@@ -136,3 +136,4 @@ export {
 } from './transport-memory.js'
 export type { TaskEffect, TaskEvent } from './task-events.js'
 export { BID_PROTOCOL, RESULT_PROTOCOL } from './wire.js'
+export { chooseCandidates, INVITE_PROTOCOL, invitationsFor } from './candidates.js'

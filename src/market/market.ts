@@ -37,7 +37,8 @@ import {
 import type { MarketTransport } from './transport.js'
 import { libp2pTransport } from './transport-libp2p.js'
 import { BID_PROTOCOL, MAX_BID_BYTES, RESULT_PROTOCOL } from './wire.js'
-import { MAX_CLAIM_BYTES } from './spec.js'
+import { MAX_ANNOUNCEMENT_BYTES, MAX_CLAIM_BYTES } from './spec.js'
+import { INVITE_PROTOCOL, INVITE_TIMEOUT_MS } from './candidates.js'
 
 /** Tasks one job may have. */
 /** A job's max price when the submitter names none: 10 credits per Gfuel, in micro-credits. */
@@ -103,6 +104,7 @@ export class Market {
       emit,
       (r) => this.onFinished(r),
       (r) => this.tasks.set(r.taskId, r),
+      this.transport,
     )
   }
 
@@ -117,6 +119,10 @@ export class Market {
     await this.transport.handle(RESULT_PROTOCOL, (b, from) => this.submitter.onClaim(b, from), {
       maxRequestBytes: MAX_CLAIM_BYTES,
       timeoutMs: 10_000,
+    })
+    await this.transport.handle(INVITE_PROTOCOL, (b, from) => this.onInvite(b, from.peer), {
+      maxRequestBytes: MAX_ANNOUNCEMENT_BYTES,
+      timeoutMs: INVITE_TIMEOUT_MS,
     })
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(TASKS_TOPIC)
@@ -148,6 +154,7 @@ export class Market {
     this.submitter.stop()
     await this.transport.unhandle(BID_PROTOCOL)
     await this.transport.unhandle(RESULT_PROTOCOL)
+    await this.transport.unhandle(INVITE_PROTOCOL)
   }
 
   private libp2p({ registrar, dialer }: MarketComponents): MarketTransport {
@@ -174,22 +181,36 @@ export class Market {
 
   private async onGossip(msg: GossipMessage): Promise<void> {
     if (msg.topic !== TASKS_TOPIC) return
-    const reject = (reason: string, taskId?: string): void => {
-      this.counters.announcementsRejected++
-      this.emit({ type: 'announcement', taskId, accepted: false, reason })
-    }
-    if (msg.type !== 'signed') return reject('unsigned gossip message')
+    if (msg.type !== 'signed') return this.rejectAnnouncement('unsigned gossip message')
+    await this.admitAnnouncement(msg.data)
+  }
+
+  /** `/plusone/invite/1.0.0`: an announcement sent to this node alone, by its submitter. */
+  private async onInvite(body: Uint8Array, from: string): Promise<Uint8Array> {
+    await this.admitAnnouncement(body, from)
+    return new Uint8Array([1])
+  }
+
+  /** Checks an announcement (gossiped, or an invitation from `invitedBy`) and hands it on. */
+  private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<void> {
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
     try {
-      a = await verifyAnnouncement(msg.data)
+      a = await verifyAnnouncement(bytes)
     } catch (err) {
-      return reject((err as Error).message)
+      return this.rejectAnnouncement((err as Error).message)
     }
+    if (invitedBy !== undefined && invitedBy !== a.spec.submitter)
+      return this.rejectAnnouncement('an invitation from someone other than its submitter', a.taskId)
     const admission = this.seen.admit(a)
-    if (admission !== 'new') return reject(admission, a.taskId)
+    if (admission !== 'new') return this.rejectAnnouncement(admission, a.taskId)
     this.counters.announcementsAccepted++
     this.emit({ type: 'announcement', taskId: a.taskId, accepted: true })
-    if (this.running) this.executor.onAnnouncement(a)
+    if (this.running) this.executor.onAnnouncement(a, invitedBy !== undefined)
+  }
+
+  private rejectAnnouncement(reason: string, taskId?: string): void {
+    this.counters.announcementsRejected++
+    this.emit({ type: 'announcement', taskId, accepted: false, reason })
   }
 
   /** Stores the module and inputs as blobs, journals one task per input, and announces them. */

@@ -14,7 +14,14 @@ import type { Journal, TaskRecord } from './journal.js'
 import { ab, type Claim, signAnnouncement, type TaskSpec, verifyClaim } from './spec.js'
 import type { JournalEntry, SettledExecutor, TaskEffect, TaskEvent } from './task-events.js'
 import { timerName } from './task-events.js'
-import type { RemotePeer } from './transport.js'
+import type { MarketTransport, RemotePeer } from './transport.js'
+import {
+  chooseCandidates,
+  INVITE_PROTOCOL,
+  INVITE_TIMEOUT_MS,
+  invitationsFor,
+  MAX_INVITE_REPLY_BYTES,
+} from './candidates.js'
 import { defaultRank, TaskMachine, type TaskMachineSettings, type TaskView } from './task-machine.js'
 import {
   type MarketComponents,
@@ -26,6 +33,7 @@ import {
 import { INLINE_INPUT_BYTES } from './wire.js'
 
 const OUTPUT_FETCH_TIMEOUT_MS = 30_000
+const MIB = 1024 * 1024
 
 export type Settings = Required<
   Pick<MarketInit, 'bidWindowMaxMs' | 'bidWindowMinMs' | 'giveUpAfterMs' | 'stuckAfterMs' | 'reannounceMs'>
@@ -63,6 +71,8 @@ interface LiveTask {
   /** The task's queue: every event goes through it, one after another. */
   chain: Promise<void>
   readonly timers: Map<string, NodeJS.Timeout>
+  /** Peers invited to bid on this task so far (a new round invites others). */
+  readonly invited: Set<string>
   /** Replies owed to bidders and claimants, by the id their event carried. */
   readonly replies: Map<number, { kind: 'bid' | 'claim'; resolve: (reply: Uint8Array) => void }>
 }
@@ -84,7 +94,9 @@ export class Submitter {
     /** Called when a task reaches done / failed / cancelled. */
     private readonly onFinished: (record: TaskRecord) => void,
     /** Called with every task record once it is journaled. */
-    private readonly onRecord: (record: TaskRecord) => void = () => {},
+    private readonly onRecord: (record: TaskRecord) => void,
+    /** Invitations travel on this (candidates.ts). */
+    private readonly transport: MarketTransport,
   ) {
     this.#machineSettings = {
       bidWindowMaxMs: settings.bidWindowMaxMs,
@@ -141,6 +153,7 @@ export class Submitter {
       input: input != null && input.byteLength <= INLINE_INPUT_BYTES ? input : undefined,
       chain: Promise.resolve(),
       timers: new Map(),
+      invited: new Set(),
       replies: new Map(),
     }
     this.#live.set(machine.taskId, live)
@@ -186,6 +199,16 @@ export class Submitter {
         break
       case 'publish': {
         const bytes = await signAnnouncement(this.components.privateKey, live.specBytes, e.round, e.cancelled)
+        const invitees = e.cancelled ? [] : this.#invitees(live, e.round)
+        if (invitees.length > 0) {
+          for (const peer of invitees) {
+            const signal = AbortSignal.timeout(INVITE_TIMEOUT_MS)
+            this.transport
+              .request(peer, INVITE_PROTOCOL, bytes, { maxReplyBytes: MAX_INVITE_REPLY_BYTES, signal })
+              .catch((err: Error) => this.log('inviting %s to %s failed: %s', peer, id, err.message))
+          }
+          break
+        }
         this.components.pubsub.publish(TASKS_TOPIC, bytes).catch((err: Error) => {
           this.log('announcing %s failed: %s', id, err.message)
         })
@@ -233,6 +256,33 @@ export class Submitter {
         this.log('task %s: %s', id, e.message)
         break
     }
+  }
+
+  /**
+   * The peers a round of this task is sent to instead of the gossip topic: 2·need + 3 candidates
+   * from the capacity records known, never one invited before (docs/SCALE.md). None — gossip, as a
+   * small mesh always did — when fewer capable peers are known than one round invites, or when
+   * every known one was invited already.
+   */
+  #invitees(live: LiveTask, round: number): string[] {
+    const { spec } = live.machine
+    const now = Date.now()
+    const self = this.components.peerId.toString()
+    const capable = this.#known()
+      .filter(
+        (c) =>
+          c.peerId !== self &&
+          c.expiresAt > now &&
+          c.memoryMB * MIB >= spec.memoryBytes &&
+          c.price <= spec.maxPrice &&
+          c.maxTasks > 0,
+      )
+      .map((c) => c.peerId)
+    const count = invitationsFor(live.machine.view().need)
+    if (capable.length < count) return []
+    const chosen = chooseCandidates(live.machine.taskId, round, capable, count, live.invited)
+    for (const p of chosen) live.invited.add(p)
+    return chosen
   }
 
   async #write(taskId: string, entry: JournalEntry): Promise<void> {

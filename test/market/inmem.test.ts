@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
-import { BID_PROTOCOL, TASKS_TOPIC } from '../../src/market/index.js'
+import { BID_PROTOCOL, INVITE_PROTOCOL, TASKS_TOPIC } from '../../src/market/index.js'
 import { enc, example } from './helpers.js'
 import { expectedOutput, type MemMesh, receiptsOf, startMemMesh } from './inmem-helpers.js'
 
@@ -67,6 +67,36 @@ describe('market on the in-memory transport', () => {
       const r = mesh.nodes[0].ledger.reputation(honest.id).score
       if (r > 0.5) assert.ok(rep < r, `the wrong executor's reputation ${rep} is below an honest one's ${r}`)
     }
+  })
+
+  it('on a 30-node mesh each round invites 2k+3 candidates: no gossip, at most 2k+3 bids per round', async () => {
+    mesh = await startMemMesh(
+      [
+        { executor: { enabled: false } },
+        ...Array.from({ length: 29 }, () => ({ executor: { maxTasks: 2 } })),
+      ],
+      { latencyMs: 1 },
+    )
+    const submitter = mesh.nodes[0].market
+    const ins = inputs(20)
+    const { jobId, tasks } = await submitter.submitJob({ ...job, inputs: ins, replicas: 3 })
+    const view = await submitter.waitForJob(jobId, { signal: AbortSignal.timeout(20_000) })
+    assert.equal(view.status, 'done', JSON.stringify(view))
+    for (const t of tasks) {
+      const input = ins.find((i) => i.name === t.input)!
+      assert.deepEqual(
+        Buffer.from(await submitter.result(t.taskId)),
+        Buffer.from(expectedOutput(input.bytes)),
+      )
+    }
+    const by = mesh.net.counters.byChannel
+    assert.equal(by.get(TASKS_TOPIC) ?? 0, 0, 'no announcement went to the gossip topic')
+    const invites = by.get(INVITE_PROTOCOL) ?? 0
+    const bids = by.get(BID_PROTOCOL) ?? 0
+    assert.ok(invites >= 20 * 9, `${invites} invitations`)
+    assert.ok(bids <= invites, `${bids} bids from ${invites} invitations: only invited peers bid`)
+    const executors = mesh.nodes.slice(1).filter((n) => n.market.stats().awardsWon > 0).length
+    assert.ok(executors >= 10, `the work spread over ${executors} executors`)
   })
 
   it('completes every task when one message in ten is lost', async () => {
