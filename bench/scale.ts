@@ -9,6 +9,9 @@
  *   connected subscribers, then each node forwards to its mesh peers, duplicates counted), and
  *   executors bid on a first round with probability min(1, (2k+3)/subscribers they see); receipts
  *   gossiped to and stored by every node.
+ * - `shards`: one topic per shard, S = 2^⌈log2(N / 64)⌉ shards, each node subscribed to its home
+ *   shard; a task is gossiped in its submitter's shard only, and bid on with probability
+ *   min(1, (2k+3)/shard peers a node sees, at most 16 of its 32 connections).
  * - `invite` (docs/SCALE.md): the submitter invites 2·need+3 candidates per round, chosen by
  *   rendezvous hash from a bounded view of capacity records (VIEW peers, refreshed by a DHT random
  *   walk every minute — that walk is counted, with hops growing as log N); only invitees bid;
@@ -25,7 +28,7 @@ import type { Claim, TaskSpec } from '../src/market/spec.js'
 import type { TaskEffect, TaskEvent } from '../src/market/task-events.js'
 import { defaultRank, TaskMachine, type TaskMachineSettings } from '../src/market/task-machine.js'
 
-type Design = 'today' | 'invite'
+type Design = 'today' | 'shards' | 'invite'
 
 const K = 3
 /** Tasks each node submits per second. */
@@ -38,6 +41,9 @@ const SERVICE_MS = 0.5
 const TODAY_CONNECTIONS = 50
 /** Each node opens mesh links to this many random others (average gossipsub mesh degree ≈ 2×). */
 const MESH_LINKS = 3
+/** Target members per topic shard in the `shards` design, and the shard peers a node sees. */
+const SHARD_TARGET = 64
+const SHARD_VISIBLE = 16
 /** Candidate view per node in the invite design, and its refresh period. */
 const VIEW = 64
 const REFRESH_MS = 60_000
@@ -165,6 +171,22 @@ function simulate(n: number, design: Design, seed: number): ScaleRow {
       }
     }
   }
+  // the shards design: home shard by node index (a hash of the peer id in the real thing)
+  const shards = design === 'shards' ? 2 ** Math.max(0, Math.ceil(Math.log2(n / SHARD_TARGET))) : 1
+  const members: number[][] = Array.from({ length: shards }, () => [])
+  for (let i = 0; i < n; i++) members[i % shards].push(i)
+  if (design === 'shards') {
+    for (const m of members) {
+      for (const i of m) {
+        for (let l = 0; l < Math.min(MESH_LINKS, m.length - 1); l++) {
+          let j = m[Math.floor(rng() * m.length)]
+          if (j === i) j = m[(m.indexOf(i) + 1) % m.length]
+          adjacency[i].push(j)
+          adjacency[j].push(i)
+        }
+      }
+    }
+  }
   const connections = Math.min(n - 1, TODAY_CONNECTIONS)
   const randomPeers = (self: number, count: number): number[] => {
     const out = new Set<number>()
@@ -226,13 +248,18 @@ function simulate(n: number, design: Design, seed: number): ScaleRow {
     )
   }
 
-  const publishToday = (t: SimTask, round: number): void => {
-    const p =
-      round <= 1 ? Math.min(1, (BID_OVERSUBSCRIPTION * K + BID_SPARE) / Math.max(1, connections - 1)) : 1
-    // flood-publish to the publisher's connected subscribers, then mesh forwarding
+  /** Gossip on one topic: flood-publish to the publisher's connected subscribers, then mesh forwarding. */
+  const publishGossip = (t: SimTask, round: number): void => {
+    const shard = members[t.submitter % shards]
+    const visible = design === 'today' ? connections : Math.min(shard.length - 1, SHARD_VISIBLE)
+    const p = round <= 1 ? Math.min(1, (BID_OVERSUBSCRIPTION * K + BID_SPARE) / Math.max(1, visible - 1)) : 1
     const reached = new Map<number, number>([[t.submitter, clock.now]])
     const queue: number[] = []
-    for (const j of randomPeers(t.submitter, connections)) {
+    const first =
+      design === 'today'
+        ? randomPeers(t.submitter, connections)
+        : shard.filter((j) => j !== t.submitter).slice(0, visible)
+    for (const j of first) {
       counts.messages++
       counts.announcements++
       reached.set(j, clock.now + hop())
@@ -273,7 +300,7 @@ function simulate(n: number, design: Design, seed: number): ScaleRow {
     switch (e.type) {
       case 'publish':
         if (e.cancelled) break
-        if (design === 'today') publishToday(t, e.round)
+        if (design !== 'invite') publishGossip(t, e.round)
         else publishInvite(t)
         break
       case 'reply': {
@@ -406,7 +433,7 @@ function simulate(n: number, design: Design, seed: number): ScaleRow {
     inboundPerNodePerSec: round2(counts.messages / n / windowSec + maintenancePerNodePerSec),
     maintenancePerNodePerSec: round2(maintenancePerNodePerSec),
     receiptsStoredPerNode: Math.round(
-      (counts.receiptsStored / n) * perHour + (design === 'invite' ? SUMMARY_RECEIPTS : 0),
+      (counts.receiptsStored / n) * perHour + (design === 'today' ? 0 : SUMMARY_RECEIPTS),
     ),
     rssMB: Math.round(process.memoryUsage().rss / 1024 / 1024),
   }
@@ -503,7 +530,7 @@ function ratios(rows: ScaleRow[], design: Design): string {
 const { nodes, json } = parseArgs(process.argv.slice(2))
 const rows: ScaleRow[] = []
 for (const n of nodes) {
-  for (const design of ['today', 'invite'] as const) {
+  for (const design of ['today', 'shards', 'invite'] as const) {
     const row = simulate(n, design, 14 + n)
     rows.push(row)
     if (!json) process.stderr.write(`  ${design} N=${n} done\n`)
@@ -515,6 +542,7 @@ else {
   console.log(table(rows))
   console.log()
   console.log(ratios(rows, 'today'))
+  console.log(ratios(rows, 'shards'))
   console.log(ratios(rows, 'invite'))
   const at = (d: Design): ScaleRow | undefined => rows.filter((r) => r.design === d).at(-1)
   const t = at('today')

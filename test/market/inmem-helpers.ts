@@ -24,6 +24,7 @@ import {
 } from '../../src/market/index.js'
 import type { Outcome, RunRequest } from '../../src/runtime/index.js'
 import { openStore, type Store } from '../../src/store/index.js'
+import { testCapacity } from './helpers.js'
 
 /** Every receipt a ledger holds. */
 export async function receiptsOf(ledger: Ledger): Promise<number> {
@@ -89,17 +90,7 @@ export async function startMemMesh(
     settlement.start()
     const { wrong, ...init } = inits[i]
     const policy = init.executor ?? {}
-    capacities.push({
-      peerId: id,
-      cores: 1,
-      memoryMB: policy.memoryMB ?? 256,
-      features: [],
-      price: policy.price ?? 0,
-      seq: 1,
-      expiresAt: Date.now() + 3_600_000,
-      maxTasks: policy.maxTasks ?? 1,
-      version: 'test',
-    })
+    capacities.push(testCapacity(id, policy))
     const components: MarketComponents = {
       peerId,
       privateKey: key,

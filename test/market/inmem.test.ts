@@ -38,18 +38,7 @@ describe('market on the in-memory transport', () => {
       ],
       { latencyMs: 1 },
     )
-    const submitter = mesh.nodes[0].market
-    const ins = inputs(20)
-    const { jobId, tasks } = await submitter.submitJob({ ...job, inputs: ins, replicas: 3 })
-    const view = await submitter.waitForJob(jobId, { signal: AbortSignal.timeout(20_000) })
-    assert.equal(view.status, 'done', JSON.stringify(view))
-    for (const t of tasks) {
-      const input = ins.find((i) => i.name === t.input)!
-      assert.deepEqual(
-        Buffer.from(await submitter.result(t.taskId)),
-        Buffer.from(expectedOutput(input.bytes)),
-      )
-    }
+    await runJob(mesh, 20, 3, 20_000)
     // today's dissemination: every announcement reaches every other subscriber of the one topic
     const announcements = mesh.net.counters.byChannel.get(TASKS_TOPIC) ?? 0
     assert.ok(announcements >= 20 * 7, `${announcements} announcement deliveries for 20 tasks on 8 nodes`)
@@ -77,18 +66,7 @@ describe('market on the in-memory transport', () => {
       ],
       { latencyMs: 1 },
     )
-    const submitter = mesh.nodes[0].market
-    const ins = inputs(20)
-    const { jobId, tasks } = await submitter.submitJob({ ...job, inputs: ins, replicas: 3 })
-    const view = await submitter.waitForJob(jobId, { signal: AbortSignal.timeout(20_000) })
-    assert.equal(view.status, 'done', JSON.stringify(view))
-    for (const t of tasks) {
-      const input = ins.find((i) => i.name === t.input)!
-      assert.deepEqual(
-        Buffer.from(await submitter.result(t.taskId)),
-        Buffer.from(expectedOutput(input.bytes)),
-      )
-    }
+    await runJob(mesh, 20, 3, 20_000)
     const by = mesh.net.counters.byChannel
     assert.equal(by.get(TASKS_TOPIC) ?? 0, 0, 'no announcement went to the gossip topic')
     const invites = by.get(INVITE_PROTOCOL) ?? 0
@@ -104,18 +82,7 @@ describe('market on the in-memory transport', () => {
       [{ executor: { enabled: false } }, ...Array.from({ length: 5 }, () => ({ executor: { maxTasks: 2 } }))],
       { latencyMs: 1, loss: 0.1, random: seeded(7) },
     )
-    const submitter = mesh.nodes[0].market
-    const ins = inputs(10)
-    const { jobId, tasks } = await submitter.submitJob({ ...job, inputs: ins, replicas: 1 })
-    const view = await submitter.waitForJob(jobId, { signal: AbortSignal.timeout(30_000) })
-    assert.equal(view.status, 'done', JSON.stringify(view))
-    for (const t of tasks) {
-      const input = ins.find((i) => i.name === t.input)!
-      assert.deepEqual(
-        Buffer.from(await submitter.result(t.taskId)),
-        Buffer.from(expectedOutput(input.bytes)),
-      )
-    }
+    await runJob(mesh, 10, 1, 30_000)
     assert.ok(mesh.net.counters.dropped > 0, 'messages were lost')
   })
 
@@ -135,6 +102,19 @@ describe('market on the in-memory transport', () => {
     assert.ok(receipts >= 12 * 2, `${receipts} receipts`)
   })
 })
+
+/** Submits `count` tasks at `replicas` from node 0 and checks every output against the stand-in's. */
+async function runJob(mesh: MemMesh, count: number, replicas: number, timeoutMs: number): Promise<void> {
+  const submitter = mesh.nodes[0].market
+  const ins = inputs(count)
+  const { jobId, tasks } = await submitter.submitJob({ ...job, inputs: ins, replicas })
+  const view = await submitter.waitForJob(jobId, { signal: AbortSignal.timeout(timeoutMs) })
+  assert.equal(view.status, 'done', JSON.stringify(view))
+  for (const t of tasks) {
+    const input = ins.find((i) => i.name === t.input)!
+    assert.deepEqual(Buffer.from(await submitter.result(t.taskId)), Buffer.from(expectedOutput(input.bytes)))
+  }
+}
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs
