@@ -527,7 +527,14 @@ function ratios(rows: ScaleRow[], design: Design): string {
   return `${design}: N=${from.nodes} → ${to.nodes}: messages/task ×${r('messagesPerTask')}, bids/task ×${r('bidsPerTask')}, inbound/node/s ×${r('inboundPerNodePerSec')}, p50 ×${r('p50Ms')} (log N ×${(Math.log(to.nodes) / Math.log(from.nodes)).toFixed(2)})`
 }
 
-const { nodes, json } = parseArgs(process.argv.slice(2))
+let args: ReturnType<typeof parseArgs>
+try {
+  args = parseArgs(process.argv.slice(2))
+} catch (err) {
+  console.error(`scale: ${(err as Error).message}`)
+  process.exit(2)
+}
+const { nodes, json } = args
 const rows: ScaleRow[] = []
 for (const n of nodes) {
   for (const design of ['today', 'shards', 'invite'] as const) {

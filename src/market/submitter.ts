@@ -396,9 +396,10 @@ export class Submitter {
 
   /** Periodic duties of every unfinished task: re-announce, report stuck, give up, expire. */
   tick(): void {
+    const known = this.#known()
     for (const live of this.#live.values()) {
       if (live.machine.terminal) continue
-      void this.#enqueue(live, (now) => ({ type: 'tick', now, known: this.#known() }))
+      void this.#enqueue(live, (now) => ({ type: 'tick', now, known }))
     }
   }
 
