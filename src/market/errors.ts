@@ -60,3 +60,12 @@ export class InvalidJobError extends Error {
     this.name = 'InvalidJobError'
   }
 }
+
+/** The peer cannot be reached on the market transport (gone, partitioned away, message lost). */
+export class PeerUnreachableError extends Error {
+  static name = 'PeerUnreachableError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'PeerUnreachableError'
+  }
+}

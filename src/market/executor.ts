@@ -13,7 +13,8 @@ import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import type { BlobCid } from '../blobs/index.js'
 import { type ExecutorPolicy, type MarketComponents, type MarketEvent, TASKS_TOPIC } from './types.js'
-import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL, request } from './wire.js'
+import type { MarketTransport } from './transport.js'
+import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL } from './wire.js'
 
 /** Announcements kept waiting for a free slot. */
 export const MAX_CANDIDATES = 1024
@@ -55,6 +56,7 @@ export class Executor {
 
   constructor(
     private readonly components: MarketComponents,
+    private readonly transport: MarketTransport,
     policy: ExecutorPolicy,
     private readonly log: Logger,
     private readonly emit: (e: MarketEvent) => void,
@@ -95,8 +97,11 @@ export class Executor {
     return this.policy.admit?.(spec.submitter)
   }
 
-  /** A verified, admitted announcement arrived. */
-  onAnnouncement(a: VerifiedAnnouncement): void {
+  /**
+   * A verified, admitted announcement arrived: by gossip, or as an invitation (`invited`), which
+   * is bid on whenever the policy allows — the submitter invited only as many as it wants bids.
+   */
+  onAnnouncement(a: VerifiedAnnouncement, invited = false): void {
     if (a.cancelled) {
       this.candidates.delete(a.taskId)
       const run = this.running.get(a.taskId)
@@ -110,7 +115,7 @@ export class Executor {
     // On a first round, leave some tasks to the others: fewer bid streams, same choice for the
     // submitter. Later rounds (re-announcements, reissues) are bid on by everyone who can.
     const replicas = a.spec.replicas === AUTO_REPLICAS ? DEFAULT_AUTO_REPLICAS : a.spec.replicas
-    if (a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
+    if (!invited && a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
     if (this.candidates.has(a.taskId)) {
       this.candidates.set(a.taskId, a)
       return
@@ -161,7 +166,10 @@ export class Executor {
         memoryMb: this.policy.memoryMB,
       })
       reply = BidReply.decode(
-        await request(this.components.dialer, submitter, BID_PROTOCOL, body, MAX_REPLY_BYTES, signal),
+        await this.transport.request(a.spec.submitter, BID_PROTOCOL, body, {
+          maxReplyBytes: MAX_REPLY_BYTES,
+          signal,
+        }),
       )
     } catch (err) {
       this.log('bid on %s to %p failed: %s', a.taskId, submitter, (err as Error).message)
@@ -256,14 +264,10 @@ export class Executor {
     if (fault === 'slow') await delayUntil(deadlineAt + 100, signal)
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       try {
-        const reply = await request(
-          this.components.dialer,
-          submitter,
-          RESULT_PROTOCOL,
-          signed,
-          MAX_REPLY_BYTES,
-          AbortSignal.any([signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)]),
-        )
+        const reply = await this.transport.request(a.spec.submitter, RESULT_PROTOCOL, signed, {
+          maxReplyBytes: MAX_REPLY_BYTES,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)]),
+        })
         const ack = ClaimAck.decode(reply)
         this.stats.claimsSent++
         if (!ack.ok) this.log('claim for %s refused: %s', a.taskId, ack.reason)

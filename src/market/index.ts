@@ -77,6 +77,7 @@ export {
   InvalidTaskSpecError,
   MarketStoppedError,
   NoResultError,
+  PeerUnreachableError,
   UnknownTaskError,
 } from './errors.js'
 export { BID_REPLY_TIMEOUT_MS, MAX_CANDIDATES } from './executor.js'
@@ -98,7 +99,7 @@ export {
   verifyAnnouncement,
   verifyClaim,
 } from './spec.js'
-export { DEADLINE_GRACE_MS, defaultRank, MAX_PENDING_BIDS } from './submitter.js'
+export { DEADLINE_GRACE_MS, defaultRank, MAX_PENDING_BIDS, TaskMachine } from './task-machine.js'
 export {
   type ExecutorPolicy,
   type Fault,
@@ -118,4 +119,21 @@ export {
   type TaskState,
   type TaskView,
 } from './types.js'
+export type {
+  HandleOptions,
+  MarketTransport,
+  RemotePeer,
+  RequestHandler,
+  RequestOptions,
+} from './transport.js'
+export { libp2pTransport } from './transport-libp2p.js'
+export {
+  type InMemoryNetworkInit,
+  type InMemoryNode,
+  type InMemoryPubSub,
+  InMemoryNetwork,
+  type NetworkCounters,
+} from './transport-memory.js'
+export type { TaskEffect, TaskEvent } from './task-events.js'
 export { BID_PROTOCOL, RESULT_PROTOCOL } from './wire.js'
+export { chooseCandidates, INVITE_PROTOCOL, invitationsFor } from './candidates.js'

@@ -10,7 +10,6 @@ import { AutoReplication } from './auto.js'
 import { Executor } from './executor.js'
 import { Journal, type JobRecord, type TaskRecord } from './journal.js'
 import { SeenAnnouncements } from './announce.js'
-import { restoreTask } from './resume.js'
 import {
   AUTO_REPLICAS,
   decodeSpec,
@@ -21,7 +20,7 @@ import {
   taskIdOf,
   verifyAnnouncement,
 } from './spec.js'
-import { type LiveTask, type Settings, Submitter } from './submitter.js'
+import { type Settings, Submitter } from './submitter.js'
 import {
   type GossipMessage,
   type JobRequest,
@@ -35,8 +34,11 @@ import {
   TASKS_TOPIC,
   type TaskView,
 } from './types.js'
-import { BID_PROTOCOL, MAX_BID_BYTES, MAX_MARKET_STREAMS, RESULT_PROTOCOL, responder } from './wire.js'
-import { MAX_CLAIM_BYTES } from './spec.js'
+import type { MarketTransport } from './transport.js'
+import { libp2pTransport } from './transport-libp2p.js'
+import { BID_PROTOCOL, MAX_BID_BYTES, RESULT_PROTOCOL } from './wire.js'
+import { MAX_ANNOUNCEMENT_BYTES, MAX_CLAIM_BYTES } from './spec.js'
+import { INVITE_PROTOCOL, INVITE_TIMEOUT_MS } from './candidates.js'
 
 /** Tasks one job may have. */
 /** A job's max price when the submitter names none: 10 credits per Gfuel, in micro-credits. */
@@ -55,6 +57,7 @@ export class Market {
   private readonly executor: Executor
   private readonly submitter: Submitter
   private readonly auto: AutoReplication
+  private readonly transport: MarketTransport
   private readonly seen = new SeenAnnouncements()
   private readonly listeners = new Set<(e: MarketEvent) => void>()
   private readonly jobs = new Map<string, JobRecord>()
@@ -74,7 +77,14 @@ export class Market {
     this.journal = new Journal(components.db)
     const emit = (e: MarketEvent): void => this.emit(e)
     this.auto = new AutoReplication(this.journal, init.adaptive, init.random)
-    this.executor = new Executor(components, init.executor ?? {}, this.log.newScope('executor'), emit)
+    this.transport = components.transport ?? this.libp2p(components)
+    this.executor = new Executor(
+      components,
+      this.transport,
+      init.executor ?? {},
+      this.log.newScope('executor'),
+      emit,
+    )
     const settings: Settings = {
       bidWindowMaxMs: init.bidWindowMaxMs ?? 100,
       bidWindowMinMs: init.bidWindowMinMs ?? 3,
@@ -93,25 +103,27 @@ export class Market {
       this.log.newScope('submitter'),
       emit,
       (r) => this.onFinished(r),
+      (r) => this.tasks.set(r.taskId, r),
+      this.transport,
     )
   }
 
   async start(): Promise<void> {
     if (this.running) return
-    const { registrar, pubsub } = this.components
-    const opts = { maxInboundStreams: MAX_MARKET_STREAMS, maxOutboundStreams: MAX_MARKET_STREAMS }
-    const onError = (err: Error): void => this.log('stream: %s', err.message)
+    const { pubsub } = this.components
     const bidTimeoutMs = (this.init.bidWindowMaxMs ?? 100) + 5_000
-    await registrar.handle(
-      BID_PROTOCOL,
-      responder(MAX_BID_BYTES, bidTimeoutMs, (b, c) => this.submitter.onBid(b, c), onError),
-      opts,
-    )
-    await registrar.handle(
-      RESULT_PROTOCOL,
-      responder(MAX_CLAIM_BYTES, 10_000, (b, c) => this.submitter.onClaim(b, c), onError),
-      opts,
-    )
+    await this.transport.handle(BID_PROTOCOL, (b, from) => this.submitter.onBid(b, from), {
+      maxRequestBytes: MAX_BID_BYTES,
+      timeoutMs: bidTimeoutMs,
+    })
+    await this.transport.handle(RESULT_PROTOCOL, (b, from) => this.submitter.onClaim(b, from), {
+      maxRequestBytes: MAX_CLAIM_BYTES,
+      timeoutMs: 10_000,
+    })
+    await this.transport.handle(INVITE_PROTOCOL, (b, from) => this.onInvite(b, from.peer), {
+      maxRequestBytes: MAX_ANNOUNCEMENT_BYTES,
+      timeoutMs: INVITE_TIMEOUT_MS,
+    })
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(TASKS_TOPIC)
     this.executor.start()
@@ -124,9 +136,8 @@ export class Market {
       const settled = await this.journal.settledTasks()
       for (const task of this.tasks.values()) {
         if (task.status !== 'waiting' && task.status !== 'running' && settled.has(task.taskId)) continue
-        const specBytes = Buffer.from(task.spec, 'base64')
-        const live = this.submitter.begin(task, decodeSpec(specBytes), new Uint8Array(specBytes))
-        await restoreTask(this.submitter, live, this.journal)
+        const specBytes = new Uint8Array(Buffer.from(task.spec, 'base64'))
+        await this.submitter.resume(task, decodeSpec(specBytes), specBytes)
       }
     }
     this.ticker = setInterval(() => this.submitter.tick(), TICK_MS)
@@ -136,13 +147,20 @@ export class Market {
     if (!this.running) return
     this.running = false
     clearInterval(this.ticker)
-    const { registrar, pubsub } = this.components
+    const { pubsub } = this.components
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.unsubscribe(TASKS_TOPIC)
     this.executor.stop()
     this.submitter.stop()
-    await registrar.unhandle(BID_PROTOCOL)
-    await registrar.unhandle(RESULT_PROTOCOL)
+    await this.transport.unhandle(BID_PROTOCOL)
+    await this.transport.unhandle(RESULT_PROTOCOL)
+    await this.transport.unhandle(INVITE_PROTOCOL)
+  }
+
+  private libp2p({ registrar, dialer }: MarketComponents): MarketTransport {
+    if (registrar == null || dialer == null)
+      throw new TypeError('the market needs a transport, or a libp2p registrar and dialer')
+    return libp2pTransport({ registrar, dialer, onError: (err) => this.log('stream: %s', err.message) })
   }
 
   /** Subscribes to market events; returns the unsubscribe function. */
@@ -163,22 +181,36 @@ export class Market {
 
   private async onGossip(msg: GossipMessage): Promise<void> {
     if (msg.topic !== TASKS_TOPIC) return
-    const reject = (reason: string, taskId?: string): void => {
-      this.counters.announcementsRejected++
-      this.emit({ type: 'announcement', taskId, accepted: false, reason })
-    }
-    if (msg.type !== 'signed') return reject('unsigned gossip message')
+    if (msg.type !== 'signed') return this.rejectAnnouncement('unsigned gossip message')
+    await this.admitAnnouncement(msg.data)
+  }
+
+  /** `/plusone/invite/1.0.0`: an announcement sent to this node alone, by its submitter. */
+  private async onInvite(body: Uint8Array, from: string): Promise<Uint8Array> {
+    await this.admitAnnouncement(body, from)
+    return new Uint8Array([1])
+  }
+
+  /** Checks an announcement (gossiped, or an invitation from `invitedBy`) and hands it on. */
+  private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<void> {
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
     try {
-      a = await verifyAnnouncement(msg.data)
+      a = await verifyAnnouncement(bytes)
     } catch (err) {
-      return reject((err as Error).message)
+      return this.rejectAnnouncement((err as Error).message)
     }
+    if (invitedBy !== undefined && invitedBy !== a.spec.submitter)
+      return this.rejectAnnouncement('an invitation from someone other than its submitter', a.taskId)
     const admission = this.seen.admit(a)
-    if (admission !== 'new') return reject(admission, a.taskId)
+    if (admission !== 'new') return this.rejectAnnouncement(admission, a.taskId)
     this.counters.announcementsAccepted++
     this.emit({ type: 'announcement', taskId: a.taskId, accepted: true })
-    if (this.running) this.executor.onAnnouncement(a)
+    if (this.running) this.executor.onAnnouncement(a, invitedBy !== undefined)
+  }
+
+  private rejectAnnouncement(reason: string, taskId?: string): void {
+    this.counters.announcementsRejected++
+    this.emit({ type: 'announcement', taskId, accepted: false, reason })
   }
 
   /** Stores the module and inputs as blobs, journals one task per input, and announces them. */
@@ -240,11 +272,10 @@ export class Market {
     }
     await this.journal.putJob(job, records)
     this.jobs.set(jobId, job)
-    const lives: LiveTask[] = records.map((r, i) => {
-      this.tasks.set(r.taskId, r)
-      return this.submitter.begin(r, specs[i].spec, specs[i].bytes, req.inputs[i].bytes)
-    })
-    await Promise.all(lives.map((l) => this.submitter.start(l)))
+    for (const r of records) this.tasks.set(r.taskId, r)
+    await Promise.all(
+      records.map((r, i) => this.submitter.start(r, specs[i].spec, specs[i].bytes, req.inputs[i].bytes)),
+    )
     return { jobId, tasks: job.tasks.map((t) => ({ ...t })) }
   }
 
@@ -261,9 +292,9 @@ export class Market {
   taskStatus(taskId: string): TaskView {
     const r = this.tasks.get(taskId)
     if (r == null) throw new UnknownTaskError(`no task ${taskId} was submitted from this node`)
-    const live = this.submitter.live.get(taskId)
-    const snap = live?.quorum.snapshot()
-    const spec = live?.spec ?? decodeSpec(Buffer.from(r.spec, 'base64'))
+    const live = this.submitter.view(taskId)
+    const snap = live?.quorum
+    const spec = decodeSpec(Buffer.from(r.spec, 'base64'))
     return {
       taskId,
       jobId: r.jobId,
@@ -272,15 +303,15 @@ export class Market {
       outputHash: r.outputHash,
       outputCid: r.outputCid,
       reason: r.reason,
-      waiting: live == null ? undefined : this.submitter.waiting(live),
+      waiting: this.submitter.waiting(taskId),
       replicas:
         snap?.replicas ??
         r.plan?.quorum.replicas ??
         (spec.replicas === AUTO_REPLICAS ? this.auto.policy.replicas : spec.replicas),
       auto: spec.replicas === AUTO_REPLICAS ? true : undefined,
       awarded: snap?.awarded.length ?? 0,
-      claims: live?.claims.size ?? 0,
-      bidders: live?.bidders.size ?? 0,
+      claims: live?.claims ?? 0,
+      bidders: live?.bidders ?? 0,
       createdAt: r.createdAt,
       finishedAt: r.finishedAt,
     }
@@ -305,8 +336,7 @@ export class Market {
     const reasons: string[] = []
     if (status === 'running') {
       for (const t of tasks) {
-        const live = this.submitter.live.get(t.taskId)
-        const w = live == null ? undefined : this.submitter.waiting(live)
+        const w = this.submitter.waiting(t.taskId)
         if (w !== undefined) reasons.push(w)
       }
     }
@@ -350,9 +380,8 @@ export class Market {
     await this.cancelTask(id)
   }
 
-  private async cancelTask(taskId: string): Promise<void> {
-    const live = this.submitter.live.get(taskId)
-    if (live != null) await this.submitter.cancel(live)
+  private cancelTask(taskId: string): Promise<void> {
+    return this.submitter.cancel(taskId)
   }
 
   /** Resolves once the job is no longer running (done, failed or cancelled). */
@@ -388,6 +417,6 @@ export class Market {
   }
 
   stats(): MarketStats {
-    return { ...this.executor.stats, ...this.counters, liveTasks: this.submitter.live.size }
+    return { ...this.executor.stats, ...this.counters, liveTasks: this.submitter.size }
   }
 }

@@ -4,6 +4,7 @@ import type { Capacity } from '../capacity/index.js'
 import type { Outcome, RunRequest } from '../runtime/index.js'
 import type { Sublevel } from '../store/index.js'
 import type { AdaptiveReplicationInit, ExecutorVerdict } from '../verification/index.js'
+import type { MarketTransport } from './transport.js'
 
 /** The gossip topic of task announcements. */
 export const TASKS_TOPIC = 'plusone/tasks/1'
@@ -44,9 +45,14 @@ export interface GossipMessage {
 export interface MarketComponents {
   peerId: PeerId
   privateKey: PrivateKey
-  registrar: Pick<Libp2p, 'handle' | 'unhandle'>
+  /**
+   * Bids and claims travel on this (transport.ts); without it, on libp2p streams through
+   * `registrar` and `dialer`. Tests pass an `InMemoryNetwork` node's transport.
+   */
+  transport?: MarketTransport
+  registrar?: Pick<Libp2p, 'handle' | 'unhandle'>
   /** Opens protocol streams; with `getConnections`, reuses an open connection without a dial. */
-  dialer: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
+  dialer?: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
   pubsub: MarketPubSub
   blobStore: Pick<BlobStore, 'put' | 'get' | 'has'>
   blobs: Pick<BlobService, 'fetch'>

@@ -22,6 +22,12 @@ export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 /** Inbound connections per second per IP; loopback meshes share one IP, so this is raised. */
 const INBOUND_CONNECTIONS_PER_SECOND = 100
 const LOOPBACK_IPS = ['127.0.0.1', '::1']
+/**
+ * Open connections a node keeps (libp2p prunes the least valuable above it): per-node cost stays
+ * bounded however large the mesh (docs/SCALE.md). Gossipsub's mesh (D = 6, at most 12) and the
+ * DHT's lookups fit well within it.
+ */
+export const MAX_CONNECTIONS = 32
 /** Concurrent ping streams per connection and direction (libp2p's default is one out, two in). */
 const PING_STREAMS_PER_CONNECTION = 4
 
@@ -166,6 +172,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
       maxIncomingPendingConnections: 50,
+      maxConnections: MAX_CONNECTIONS,
     },
     peerDiscovery,
     services: {

@@ -14,6 +14,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { BlobService, BlobStore } from '../../src/blobs/index.js'
 import type { Capacity } from '../../src/capacity/index.js'
 import {
+  type ExecutorPolicy,
   Market,
   type MarketComponents,
   type MarketEvent,
@@ -85,17 +86,7 @@ export async function startMesh(
       const runtime = new RuntimePool({ workers: options.workers ?? 1 })
       runtime.start()
       const policy = inits[i].executor ?? {}
-      capacities.push({
-        peerId: node.peerId.toString(),
-        cores: 1,
-        memoryMB: policy.memoryMB ?? 256,
-        features: [],
-        price: policy.price ?? 0,
-        seq: 1,
-        expiresAt: Date.now() + 3_600_000,
-        maxTasks: policy.maxTasks ?? 1,
-        version: 'test',
-      })
+      capacities.push(testCapacity(node.peerId.toString(), policy))
       const components: MarketComponents = {
         peerId: node.peerId,
         privateKey: key,
@@ -141,6 +132,21 @@ export async function startMesh(
   }
   const stop = (): Promise<void> => stopAll(nodes, dir)
   return { nodes, capacities, stop, [Symbol.asyncDispose]: stop }
+}
+
+/** The capacity record a test node with this executor policy would publish (valid for an hour). */
+export function testCapacity(peerId: string, policy: ExecutorPolicy): Capacity {
+  return {
+    peerId,
+    cores: 1,
+    memoryMB: policy.memoryMB ?? 256,
+    features: [],
+    price: policy.price ?? 0,
+    seq: 1,
+    expiresAt: Date.now() + 3_600_000,
+    maxTasks: policy.maxTasks ?? 1,
+    version: 'test',
+  }
 }
 
 async function stopAll(nodes: MeshNode[], dir: string): Promise<void> {
