@@ -45,6 +45,13 @@ export interface Config {
   idleOnly: boolean
   /** How far into debt a submitter may go before this node declines its tasks. @default 100 */
   creditLimit: number
+  /**
+   * Relay for homes nobody can dial: `auto` once dial-back confirms this node is reachable,
+   * `on` always, `off` never. @default 'auto'
+   */
+  relay: 'auto' | 'on' | 'off'
+  /** Ask the home router for a port mapping over UPnP. @default false */
+  upnp: boolean
 }
 
 export function defaultConfig(): Config {
@@ -60,6 +67,8 @@ export function defaultConfig(): Config {
     maxTasks: cpus,
     idleOnly: false,
     creditLimit: 100,
+    relay: 'auto',
+    upnp: false,
   }
 }
 
@@ -97,6 +106,11 @@ export function validateConfig(c: Config, source: string): Config {
   check(Number.isInteger(c.maxTasks) && c.maxTasks >= 0, `${source}: "maxTasks" must be a whole number ≥ 0`)
   check(typeof c.idleOnly === 'boolean', `${source}: "idleOnly" must be true or false`)
   check(Number.isFinite(c.creditLimit) && c.creditLimit >= 0, `${source}: "creditLimit" must be a number ≥ 0`)
+  check(
+    c.relay === 'auto' || c.relay === 'on' || c.relay === 'off',
+    `${source}: "relay" must be auto, on or off`,
+  )
+  check(typeof c.upnp === 'boolean', `${source}: "upnp" must be true or false`)
   check(
     c.swarmKeyFile == null || typeof c.swarmKeyFile === 'string',
     `${source}: "swarmKeyFile" must be a path`,

@@ -5,6 +5,7 @@
  */
 import type * as wire from '../client/types.js'
 import type { JobView, MarketEvent, MarketStats, SubmittedJob, TaskView } from '../market/index.js'
+import type { ConnectionJson, ReachabilityReport } from '../node/index.js'
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 type Holds<T extends true> = T
@@ -15,4 +16,6 @@ export type WireContract = [
   Holds<Same<SubmittedJob, wire.SubmittedJob>>,
   Holds<Same<MarketEvent, wire.MarketEvent>>,
   Holds<Same<MarketStats, wire.MarketStats>>,
+  Holds<Same<ReachabilityReport, wire.ReachabilityReport>>,
+  Holds<Same<ConnectionJson, wire.ConnectionInfo>>,
 ]

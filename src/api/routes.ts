@@ -1,6 +1,7 @@
 import type { Daemon } from '../daemon/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { NodeRecord, PeerInfo } from '../client/types.js'
+import { type ConnectionJson, describeConnection, reachabilityReport } from '../node/index.js'
 import type { Route } from './server.js'
 
 const PING_TIMEOUT_MS = 2_000
@@ -18,20 +19,28 @@ export function nodeRoutes(d: Daemon): Route[] {
       path: '/id',
       handler: async () => ({
         peerId: d.node.peerId.toString(),
+        // what this node advertises: unroutable addresses are left out
         addresses: d.node.getMultiaddrs().map((a) => a.toString()),
+        reachability: d.node.services.reachability.reachability,
       }),
+    },
+    {
+      method: 'GET',
+      path: '/reachability',
+      handler: async () => reachabilityReport(d.node, d.config.relay, d.config.upnp),
     },
     {
       method: 'GET',
       path: '/peers',
       handler: async ({ signal }): Promise<PeerInfo[]> => {
-        const byPeer = new Map<string, string[]>()
+        const byPeer = new Map<string, ConnectionJson[]>()
         for (const c of d.node.getConnections()) {
           const id = c.remotePeer.toString()
-          byPeer.set(id, [...(byPeer.get(id) ?? []), c.remoteAddr.toString()])
+          byPeer.set(id, [...(byPeer.get(id) ?? []), describeConnection(c)])
         }
         const out = await Promise.all(
-          [...byPeer].map(async ([peerId, addresses]) => {
+          [...byPeer].map(async ([peerId, connections]) => {
+            const addresses = connections.map((c) => c.address)
             let latencyMs: number | null = null
             try {
               const peer = d.node.getConnections().find((c) => c.remotePeer.toString() === peerId)?.remotePeer
@@ -43,7 +52,7 @@ export function nodeRoutes(d: Daemon): Route[] {
             } catch {
               latencyMs = null
             }
-            return { peerId, addresses, latencyMs }
+            return { peerId, addresses, latencyMs, connections }
           }),
         )
         return out.sort((a, b) => a.peerId.localeCompare(b.peerId))
@@ -81,6 +90,7 @@ export function nodeRoutes(d: Daemon): Route[] {
           version: c.version,
           expiresAt: new Date(c.expiresAt).toISOString(),
           self: c.peerId === self,
+          relay: c.relay === true,
         }))
       },
     },

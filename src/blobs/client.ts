@@ -41,7 +41,10 @@ export interface HolderFetchOptions {
  */
 export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number> {
   const { signal, cid } = opts
-  const stream = await opts.dialer.dialProtocol(opts.peer, BLOB_PROTOCOL, { signal })
+  const stream = await opts.dialer.dialProtocol(opts.peer, BLOB_PROTOCOL, {
+    signal,
+    runOnLimitedConnection: true,
+  })
   const idle = setTimeout(() => {
     stream.abort(new BlobHolderTimeoutError(`holder sent nothing for ${opts.idleTimeoutMs} ms`))
   }, opts.idleTimeoutMs)

@@ -127,6 +127,8 @@ export class BlobService implements Startable {
       {
         maxInboundStreams: this.init.maxStreamsPerConnection,
         maxOutboundStreams: this.init.maxStreamsPerConnection,
+        // homes behind NAT fetch and serve blobs over relayed connections (limits sized for it)
+        runOnLimitedConnection: true,
       },
     )
     this.started = true

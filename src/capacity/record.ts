@@ -29,6 +29,8 @@ export interface Capacity {
   expiresAt: number
   maxTasks: number
   version: string
+  /** Serves circuit relay v2 for homes behind NAT. */
+  relay?: boolean
 }
 
 export class InvalidCapacityRecordError extends Error {
@@ -55,6 +57,7 @@ export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'
     expiresAt: cap.expiresAt,
     maxTasks: cap.maxTasks,
     version: cap.version,
+    relay: cap.relay === true,
   })
   const signature = await key.sign(uint8ArrayConcat([DOMAIN_TAG, record]))
   return SignedCapacityRecord.encode({ record, signature: new Uint8Array(signature) })
@@ -127,6 +130,7 @@ export async function verifyCapacity(
     expiresAt,
     maxTasks: rec.maxTasks,
     version: rec.version,
+    relay: rec.relay,
   }
 }
 

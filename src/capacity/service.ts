@@ -32,6 +32,8 @@ export interface Offer {
   /** Ask in micro-credits per Gfuel. */
   price: number
   maxTasks: number
+  /** Serves circuit relay v2 for homes behind NAT. */
+  relay?: boolean
 }
 
 export interface CapacityServiceInit {

@@ -9,7 +9,16 @@ import { nodeRoutes } from '../api/routes.js'
 import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
 import { API_TOKEN_FILE } from '../config.js'
 import { startDaemon } from '../daemon/index.js'
-import { acquireLock, parseSwarmKey, readIdentity } from '../node/index.js'
+import {
+  acquireLock,
+  listeningAddresses,
+  parseSwarmKey,
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS,
+  RELAY_RESERVATION_TTL_MS,
+  readIdentity,
+} from '../node/index.js'
 import {
   CliError,
   type Command,
@@ -39,6 +48,9 @@ const OPTIONS = {
   'idle-only': { type: 'boolean' },
   'credit-limit': { type: 'string' },
   fault: { type: 'string' },
+  relay: { type: 'string' },
+  upnp: { type: 'boolean' },
+  'no-upnp': { type: 'boolean' },
 } as const
 
 const FAULTS = ['wrong-output', 'collude', 'silent', 'slow'] as const
@@ -65,6 +77,12 @@ Options:
       --max-tasks N        tasks at once (default: --cpus)
       --idle-only          pause bidding while this machine is busy
       --credit-limit C     decline submitters more than C credits in debt (default 100)
+      --relay MODE         relay for homes nobody can dial (circuit relay v2): auto (default:
+                           once peers confirm they can dial this node), on, off. Limits per
+                           relay: ${RELAY_MAX_RESERVATIONS} homes, reservations of ${RELAY_RESERVATION_TTL_MS / 60_000} min (renewed), each
+                           relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
+                           one is opened). In a private swarm only members can reserve.
+      --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
       --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
                            wrong-output (a wrong answer of its own), collude (the same wrong
                            answer as every other colluder), silent (win awards, never answer),
@@ -94,6 +112,8 @@ Options:
           file.maxTasks,
         idleOnly: values['idle-only'] === true || file.idleOnly,
         creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
+        relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
+        upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
       },
       'flags',
     )
@@ -159,7 +179,7 @@ Options:
     const peerId = daemon.node.peerId.toString()
     say(`plusone daemon ${peerId}`)
     say(swarmKey == null ? 'network: public plusone mesh' : `network: private swarm (${config.swarmKeyFile})`)
-    for (const a of daemon.node.getMultiaddrs()) say(`listening on ${a.toString()}`)
+    for (const a of listeningAddresses(daemon.node)) say(`listening on ${a.toString()}/p2p/${peerId}`)
     say(`sandbox: ${config.cpus} worker process(es) as ${daemon.runtime.sandbox}`)
     say(`control API ${url} (token in ${apiFile})`)
     if (fault != null) say(`FAULT INJECTION: this node answers tasks with fault "${fault}" (a testing aid)`)

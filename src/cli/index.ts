@@ -53,6 +53,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./node-commands.js')).nodesCommand,
   },
   {
+    name: 'doctor',
+    summary: 'say whether this node is reachable, which relays it holds, whether UPnP worked',
+    load: async () => (await import('./doctor.js')).doctorCommand,
+  },
+  {
     name: 'submit',
     summary: 'submit a WebAssembly module with one input or a directory of inputs as a job',
     load: async () => (await import('./market-commands.js')).submitCommand,

@@ -51,10 +51,14 @@ export const idCommand: Command = {
   help: `Usage: plusone id [--json] [--data-dir D]
 
 Prints the peer id from the identity file; works with the daemon stopped. While the
-daemon runs it also prints the listen addresses, as /ip4/.../tcp/.../p2p/<id>.
+daemon runs it also prints whether others can dial this node (reachability: public when a
+peer dialled back one of its addresses, private when none could, unknown until a peer
+answered) and the addresses it advertises, as /ip4/.../tcp/.../p2p/<id>; behind a home
+router these are relay addresses (.../p2p/<relay>/p2p-circuit/p2p/<id>). Loopback and
+addresses nobody could dial are not advertised. See also: plusone doctor.
 
 Options:
-      --json         print {"peerId": "...", "addresses": [...]}
+      --json         print {"peerId", "addresses": [...], "reachability"}
 ${DATA_DIR_HELP}
 `,
   options: JSON_OPTIONS,
@@ -65,17 +69,20 @@ ${DATA_DIR_HELP}
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
     const peerId = peerIdFromPrivateKey(await (await identity()).readIdentity(dataDir)).toString()
     let addresses: string[] = []
+    let reachability: string | undefined
     if ((await readApiInfo(dataDir).catch(() => undefined)) != null) {
       try {
         const info = await (await daemonClient(dataDir)).id()
-        addresses = info.addresses.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`))
+        addresses = info.addresses.map((a) => (a.endsWith(`/p2p/${peerId}`) ? a : `${a}/p2p/${peerId}`))
+        reachability = info.reachability
       } catch {
         // the daemon is not running: the peer id alone is still the answer
       }
     }
-    if (values.json) printJson({ peerId, addresses })
+    if (values.json) printJson({ peerId, addresses, ...(reachability == null ? {} : { reachability }) })
     else {
       console.log(peerId)
+      if (reachability != null) console.log(`reachability: ${reachability}`)
       for (const a of addresses) console.log(a)
     }
     return 0
@@ -105,7 +112,9 @@ export const peersCommand: Command = {
   summary: 'list connected peers with their addresses and latency',
   help: `Usage: plusone peers [--json] [--data-dir D]
 
-Lists the peers this daemon is connected to. JSON: [{"peerId", "addresses", "latencyMs"}].
+Lists the peers this daemon is connected to and how: direct, relayed (through which
+relay; a home behind NAT is reached this way) or webrtc. JSON: [{"peerId", "addresses",
+"latencyMs", "connections": [{"kind", "via", "direction", "address", "limited"}]}].
 
 Options:
       --json         print JSON
@@ -121,10 +130,11 @@ ${DATA_DIR_HELP}
     else
       console.log(
         table(
-          ['PEER', 'LATENCY', 'ADDRESS'],
+          ['PEER', 'LATENCY', 'CONNECTION', 'ADDRESS'],
           peers.map((p) => [
             p.peerId,
             p.latencyMs == null ? '-' : `${p.latencyMs} ms`,
+            p.connections.map((c) => (c.via == null ? c.kind : `relayed via ${c.via}`)).join(', '),
             p.addresses.join(' '),
           ]),
         ),
@@ -140,7 +150,9 @@ export const nodesCommand: Command = {
 
 Finds executors through the DHT (providers of the runtime capability, plus connected
 peers) and prints each one's signed capacity record: cores, memory, price and expiry.
-JSON: [{"peerId", "cores", "memoryMB", "price", "maxTasks", "features", "expiresAt", "self"}].
+RELAY yes marks nodes that relay for homes behind NAT.
+JSON: [{"peerId", "cores", "memoryMB", "price", "maxTasks", "features", "expiresAt", "self",
+"relay"}].
 
 Options:
       --json         print JSON
@@ -156,12 +168,13 @@ ${DATA_DIR_HELP}
     else
       console.log(
         table(
-          ['PEER', 'CORES', 'MEMORY', 'PRICE', 'EXPIRES'],
+          ['PEER', 'CORES', 'MEMORY', 'PRICE', 'RELAY', 'EXPIRES'],
           nodes.map((n) => [
             n.self ? `${n.peerId} (self)` : n.peerId,
             String(n.cores),
             `${n.memoryMB} MiB`,
             `${n.price}/Gfuel`,
+            n.relay ? 'yes' : '-',
             n.expiresAt,
           ]),
         ),

@@ -9,6 +9,7 @@ import type {
   NodeIdentity,
   NodeRecord,
   PeerInfo,
+  ReachabilityReport,
   SubmitBody,
   SubmittedJob,
   TaskState,
@@ -122,6 +123,11 @@ export class PlusoneClient {
   /** `GET /peers`: connected peers with latency. */
   peers(options?: RequestOptions): Promise<PeerInfo[]> {
     return this.#json('GET', '/peers', undefined, options)
+  }
+
+  /** `GET /reachability`: can others dial this node, which relays it holds, UPnP. */
+  reachability(options?: RequestOptions): Promise<ReachabilityReport> {
+    return this.#json('GET', '/reachability', undefined, options)
   }
 
   /** `GET /nodes`: capacity records found through the DHT, this node's own included. */

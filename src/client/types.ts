@@ -4,11 +4,26 @@
  * time) and docs/api.yaml documents.
  */
 
+/** Whether other nodes can dial this one, as dial-back found: see `GET /reachability`. */
+export type Reachability = 'public' | 'private' | 'unknown'
+
 /** `GET /id`. */
 export interface NodeIdentity {
   peerId: string
-  /** Listen multiaddrs. */
+  /** Advertised multiaddrs: confirmed direct ones, relay addresses behind NAT; no loopback. */
   addresses: string[]
+  reachability: Reachability
+}
+
+/** One open connection to a peer. */
+export interface ConnectionInfo {
+  kind: 'direct' | 'relayed' | 'webrtc'
+  /** The relay's peer id, for a relayed connection. */
+  via?: string
+  direction: 'inbound' | 'outbound'
+  address: string
+  /** A relayed connection carries limited data and time. */
+  limited: boolean
 }
 
 /** `GET /peers`: one connected peer. */
@@ -17,6 +32,24 @@ export interface PeerInfo {
   addresses: string[]
   /** Round trip of a libp2p ping, or null when the peer did not answer in time. */
   latencyMs: number | null
+  /** Each open connection and how it runs (direct, relayed via whom, webrtc). */
+  connections: ConnectionInfo[]
+}
+
+/** `GET /reachability`: this node's place in the network (what `plusone doctor` explains). */
+export interface ReachabilityReport {
+  reachability: Reachability
+  /** Direct addresses a peer dialled back: when (ms since the epoch) and by whom. */
+  confirmed: Array<{ address: string; at: number; by: string }>
+  /** Recent dial-back answers, most recent first. */
+  answers: Array<{ helper: string; reached: number; refused?: string; error?: string; at: number }>
+  /** Addresses this node tells others about. */
+  advertised: string[]
+  relay: { mode: 'auto' | 'on' | 'off'; serving: boolean; reservations: number }
+  /** Relays this node holds a reservation on (peer ids). */
+  relaysHeld: string[]
+  upnp: { enabled: boolean; mapped: string[] }
+  connections: { direct: number; relayed: number; webrtc: number }
 }
 
 /** `GET /nodes`: one node's signed capacity record. */
@@ -33,6 +66,8 @@ export interface NodeRecord {
   expiresAt: string
   /** This daemon's own record. */
   self: boolean
+  /** Serves circuit relay v2 for homes behind NAT. */
+  relay: boolean
 }
 
 export type TaskState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'

@@ -12,7 +12,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
 import { type Config, toMicroCredits } from '../config.js'
-import { createNode, type PlusoneNode } from '../node/index.js'
+import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
 import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
@@ -81,6 +81,7 @@ export function offerFrom(config: Config): Offer {
     features: RUNTIME_FEATURES,
     price: toMicroCredits(config.price),
     maxTasks: config.maxTasks,
+    relay: config.relay === 'on',
   }
 }
 
@@ -128,11 +129,11 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       mdns: config.mdns,
       topics: [TASKS_TOPIC, RECEIPTS_TOPIC],
       metrics: init.libp2pMetrics === true ? libp2pMetrics(metrics.registry) : undefined,
+      relay: config.relay,
+      upnp: config.upnp,
       onRefusedHandshake: (direction, err) => {
         refused++
-        say(
-          `refused ${direction} handshake (${err.name}): ${init.swarmKey == null ? 'the peer may be in a private swarm' : 'the peer does not hold this swarm key'}`,
-        )
+        say(`${direction} handshake failed (${err.name}): ${handshakeCause(err, init.swarmKey != null)}`)
       },
     })
     stops.push(() => node.stop())
@@ -166,6 +167,13 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     )
     capacity.start()
     stops.push(() => capacity.stop())
+    // a node that starts relaying says so in its capacity record (`plusone nodes` shows it)
+    const stopWatching = node.services.reachability.onChange(() => {
+      const relay = node.services.relay.active
+      if (relay !== (capacity.currentOffer.relay === true))
+        capacity.setOffer({ ...capacity.currentOffer, relay })
+    })
+    stops.push(stopWatching)
 
     const ledger = await Ledger.open({ store: levelLedgerStore(store.sublevel('ledger')) })
     const settlement = new SettlementService({

@@ -15,7 +15,13 @@ export interface Libp2pTransportComponents {
 }
 
 export function libp2pTransport({ registrar, dialer, onError }: Libp2pTransportComponents): MarketTransport {
-  const streams = { maxInboundStreams: MAX_MARKET_STREAMS, maxOutboundStreams: MAX_MARKET_STREAMS }
+  // bids, awards and claims also run over relayed connections: executors at home reach a
+  // submitter at home only through a relay
+  const streams = {
+    maxInboundStreams: MAX_MARKET_STREAMS,
+    maxOutboundStreams: MAX_MARKET_STREAMS,
+    runOnLimitedConnection: true,
+  }
   return {
     async handle(protocol, handler, { maxRequestBytes, timeoutMs }) {
       await registrar.handle(

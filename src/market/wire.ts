@@ -32,13 +32,14 @@ export async function request(
   maxReplyBytes: number,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
-  const open = dialer.getConnections?.(peer).find((c) => c.status === 'open')
+  // a direct connection when there is one; a relayed one (a home behind NAT) will do
+  const conns = dialer.getConnections?.(peer).filter((c) => c.status === 'open') ?? []
+  const open = conns.find((c) => c.limits == null) ?? conns[0]
+  const opts = { signal, runOnLimitedConnection: true }
   const stream =
     open == null
-      ? await dialer.dialProtocol(peer, protocol, { signal })
-      : await open
-          .newStream(protocol, { signal })
-          .catch(() => dialer.dialProtocol(peer, protocol, { signal }))
+      ? await dialer.dialProtocol(peer, protocol, opts)
+      : await open.newStream(protocol, opts).catch(() => dialer.dialProtocol(peer, protocol, opts))
   try {
     const lp = lpStream(stream, { maxDataLength: maxReplyBytes })
     await lp.write(body, { signal })

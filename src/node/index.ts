@@ -14,12 +14,35 @@
 export {
   createNode,
   DHT_PROTOCOL,
+  handshakeCause,
   type DhtTuning,
   type NodeInit,
   type NodeServices,
   type PlusoneNode,
   SIMULATION_DHT,
 } from './node.js'
+export {
+  DIALBACK_PROTOCOL,
+  type Reachability,
+  ReachabilityService,
+  type ReachabilityStatus,
+} from './reachability.js'
+export {
+  HOME_RESERVATIONS,
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS,
+  RELAY_MODES,
+  RELAY_RESERVATION_TTL_MS,
+  type RelayMode,
+} from './relay.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'
+export {
+  type ConnectionJson,
+  describeConnection,
+  listeningAddresses,
+  type ReachabilityReport,
+  reachabilityReport,
+} from './report.js'

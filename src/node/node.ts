@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
@@ -10,8 +11,19 @@ import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
+import { guardPnetCipher } from './pnet-memory.js'
+import { type ReachabilityService, reachability } from './reachability.js'
+import {
+  HOME_RESERVATIONS,
+  homeRelays,
+  type HomeRelays,
+  type RelayMode,
+  type SwitchableRelay,
+  switchableRelay,
+} from './relay.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -36,6 +48,9 @@ export type NodeServices = {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
+  reachability: ReachabilityService
+  relay: SwitchableRelay
+  homeRelays: HomeRelays
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -58,6 +73,13 @@ export interface NodeInit {
   dht?: DhtTuning
   /** libp2p's metrics implementation (the daemon passes `@libp2p/prometheus-metrics`). @default none */
   metrics?: Libp2pOptions['metrics']
+  /**
+   * Serve circuit relay v2 for homes: `auto` once dial-back confirms this node is reachable,
+   * `on` from the start, `off` never. @default 'auto'
+   */
+  relay?: RelayMode
+  /** Ask the home router for a port mapping over UPnP. @default false */
+  upnp?: boolean
 }
 
 /**
@@ -137,6 +159,7 @@ class HandshakeObserver {
       return {
         protect: async (connection, options) => {
           const stream = await inner.protect(connection, options)
+          guardPnetCipher(stream)
           stream.addEventListener('close', (evt) => {
             if (!this.secured.has(stream)) {
               this.secured.add(stream)
@@ -161,11 +184,17 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     peerDiscovery.push(mdns({ serviceTag: init.swarmKey == null ? 'plusone' : 'plusone-private' }))
   }
   const observer = new HandshakeObserver(init.onRefusedHandshake)
-  return createLibp2p({
+  // the announce filter is needed before the service exists; until then, libp2p's own view
+  let reach: ReachabilityService | undefined
+  const node = (await createLibp2p({
     privateKey: init.privateKey,
     metrics: init.metrics,
-    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'] },
-    transports: [tcp()],
+    addresses: {
+      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'],
+      announceFilter: (addrs) => reach?.announce(addrs) ?? addrs,
+    },
+    // relayed connections go through the same upgrader as TCP: pnet protects them too
+    transports: [tcp(), circuitRelayTransport({ reservationConcurrency: HOME_RESERVATIONS })],
     connectionEncrypters: [observer.noise()],
     streamMuxers: [yamux()],
     connectionProtector: init.swarmKey == null ? undefined : observer.protector(init.swarmKey),
@@ -176,6 +205,10 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     },
     peerDiscovery,
     services: {
+      reachability: reachability(),
+      relay: switchableRelay(init.relay ?? 'auto'),
+      homeRelays: homeRelays(),
+      ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
       identify: identify(),
       // the connection monitor, kad-dht's routing-table checks and callers all ping over this
       // one protocol; with ping's default of one outbound (two inbound) stream per connection
@@ -224,5 +257,37 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
         },
       }),
     },
-  }) as Promise<PlusoneNode>
+  })) as PlusoneNode
+  reach = node.services.reachability
+  const onReachability = async (state: string): Promise<void> => {
+    if (state === 'public') {
+      await node.services.relay.activate()
+      await node.services.dht.setMode('server')
+    } else if (state === 'private') {
+      // nobody can dial us: others reach us through relays, and DHT queries must not come here
+      await node.services.dht.setMode('client')
+      await node.services.homeRelays.reserve()
+    }
+  }
+  reach.onChange((state) => {
+    onReachability(state).catch(() => {})
+  })
+  return node
+}
+
+/**
+ * The real cause of a failed handshake, in words an operator can act on. A peer answering as
+ * someone else is not a swarm-key problem: it is a stale or unroutable address (another home's
+ * LAN address, loopback) that led to another machine, or back to this node.
+ */
+export function handshakeCause(err: Error, privateSwarm: boolean): string {
+  switch (err.name) {
+    case 'UnexpectedPeerError':
+      return 'another peer answered at that address (a stale or unroutable address: another machine on the same private address, or this node itself)'
+    case 'AbortError':
+    case 'TimeoutError':
+      return 'the handshake timed out (the peer went away, or the path is too slow)'
+    default:
+      return privateSwarm ? 'the peer does not hold this swarm key' : 'the peer may be in a private swarm'
+  }
 }

@@ -1,0 +1,126 @@
+/**
+ * Circuit relay v2 for plusone: a reachable node relays for homes that nobody can dial, and a
+ * home holds reservations on a few relays so others reach it through them.
+ *
+ * libp2p's default limits (128 KiB and 2 minutes per relayed connection) are made for
+ * signalling, not for plusone's traffic: a task module or input of several MiB would reset the
+ * relayed connection mid-transfer. The limits below fit a job's blobs while capping what one
+ * relay gives away: how many homes it serves, how much each relayed connection may carry and for
+ * how long. A connection that reaches a limit is closed; the next request opens a new one.
+ */
+import {
+  type CircuitRelayServerComponents,
+  type CircuitRelayService,
+  circuitRelayServer,
+} from '@libp2p/circuit-relay-v2'
+import type { Startable } from '@libp2p/interface'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+
+export type RelayMode = 'auto' | 'on' | 'off'
+export const RELAY_MODES: readonly RelayMode[] = ['auto', 'on', 'off']
+
+/** Homes one relay holds reservations for. */
+export const RELAY_MAX_RESERVATIONS = 32
+/** How long a reservation lasts before the home must renew it. */
+export const RELAY_RESERVATION_TTL_MS = 60 * 60_000
+/** Bytes one relayed connection may carry (both directions) before the relay closes it. */
+export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024
+/** How long one relayed connection may stay open. */
+export const RELAY_DURATION_LIMIT_MS = 10 * 60_000
+/** Relayed connections being set up at once (hop streams per connection to the relay). */
+export const RELAY_MAX_HOP_STREAMS = 64
+/** Relays a home reserves a slot on. */
+export const HOME_RESERVATIONS = 2
+
+/**
+ * A relay server that starts serving only when told: with `--relay auto` a node becomes a relay
+ * once dial-back says it is reachable (a relay nobody can dial helps nobody, and advertising the
+ * hop protocol before would send homes to it in vain).
+ */
+export class SwitchableRelay implements Startable {
+  readonly [Symbol.toStringTag] = '@plusone/relay'
+  #active = false
+  #started = false
+
+  constructor(
+    private readonly inner: CircuitRelayService & Startable,
+    private readonly mode: RelayMode,
+  ) {}
+
+  /** Whether this node currently relays for others. */
+  get active(): boolean {
+    return this.#active
+  }
+
+  /** Peers holding a reservation here. */
+  reservations(): string[] {
+    return [...this.inner.reservations.keys()].map((p) => p.toString())
+  }
+
+  async start(): Promise<void> {
+    this.#started = true
+    if (this.mode === 'on') await this.activate()
+  }
+
+  async activate(): Promise<void> {
+    if (this.#active || !this.#started || this.mode === 'off') return
+    this.#active = true
+    await this.inner.start()
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false
+    if (this.#active) await this.inner.stop()
+    this.#active = false
+  }
+}
+
+export function switchableRelay(
+  mode: RelayMode,
+): (components: CircuitRelayServerComponents) => SwitchableRelay {
+  const factory = circuitRelayServer({
+    reservations: {
+      maxReservations: RELAY_MAX_RESERVATIONS,
+      reservationTtl: RELAY_RESERVATION_TTL_MS,
+      applyDefaultLimit: true,
+      defaultDataLimit: BigInt(RELAY_DATA_LIMIT_BYTES),
+      defaultDurationLimit: RELAY_DURATION_LIMIT_MS,
+    },
+    maxInboundHopStreams: RELAY_MAX_HOP_STREAMS,
+    maxOutboundHopStreams: RELAY_MAX_HOP_STREAMS,
+  })
+  return (components) => new SwitchableRelay(factory(components) as CircuitRelayService & Startable, mode)
+}
+
+interface HomeRelaysComponents {
+  transportManager: { listen(addrs: Multiaddr[]): Promise<void> }
+}
+
+/**
+ * A home's side: once dial-back says nobody can dial us, listen on `/p2p-circuit` once per
+ * wanted reservation. libp2p's relay transport then finds relays among connected peers and
+ * through the DHT's random walk, reserves a slot on each, advertises the relay addresses and,
+ * when a relay goes away, looks for another to take its place.
+ */
+export class HomeRelays implements Startable {
+  readonly [Symbol.toStringTag] = '@plusone/home-relays'
+  #listening = false
+
+  constructor(private readonly components: HomeRelaysComponents) {}
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+
+  async reserve(count = HOME_RESERVATIONS): Promise<void> {
+    if (this.#listening) return
+    this.#listening = true
+    await this.components.transportManager.listen(
+      Array.from({ length: count }, () => multiaddr('/p2p-circuit')),
+    )
+  }
+}
+
+export function homeRelays(): (components: HomeRelaysComponents) => HomeRelays {
+  return (components) => new HomeRelays(components)
+}

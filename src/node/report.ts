@@ -1,0 +1,98 @@
+/**
+ * What a person asks about a node's place in the network: how each connection runs (direct,
+ * relayed via whom, WebRTC), whether this node is reachable, which relays it holds, whether UPnP
+ * mapped a port. Plain data for the control API, `plusone peers` and `plusone doctor`.
+ */
+import type { Connection } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PlusoneNode } from './node.js'
+import type { ReachabilityStatus } from './reachability.js'
+import type { RelayMode } from './relay.js'
+
+export interface ConnectionJson {
+  kind: 'direct' | 'relayed' | 'webrtc'
+  /** The relay's peer id, for a relayed connection. */
+  via?: string
+  direction: 'inbound' | 'outbound'
+  address: string
+  /** A relayed connection carries limited data and time; the market opens a new one after. */
+  limited: boolean
+}
+
+export interface ReachabilityReport extends ReachabilityStatus {
+  /** Addresses this node tells others about (identify, DHT). */
+  advertised: string[]
+  relay: {
+    mode: RelayMode
+    /** Whether this node relays for others now. */
+    serving: boolean
+    /** Homes holding a reservation here. */
+    reservations: number
+  }
+  /** Relays this node holds a reservation on (their peer ids). */
+  relaysHeld: string[]
+  upnp: {
+    enabled: boolean
+    /** Addresses the router mapped for us. */
+    mapped: string[]
+  }
+  connections: { direct: number; relayed: number; webrtc: number }
+}
+
+/** The addresses this node's transports listen on (what `--listen` became), relays aside. */
+export function listeningAddresses(node: PlusoneNode): Multiaddr[] {
+  const internals = node as unknown as { components?: { transportManager?: { getAddrs(): Multiaddr[] } } }
+  return (internals.components?.transportManager?.getAddrs() ?? node.getMultiaddrs()).filter(
+    (a) => !a.toString().includes('/p2p-circuit'),
+  )
+}
+
+function circuitRelay(ma: Multiaddr): string | undefined {
+  const parts = ma.toString().split('/p2p-circuit')
+  if (parts.length < 2) return undefined
+  return /\/p2p\/([^/]+)$/.exec(parts[0])?.[1]
+}
+
+export function describeConnection(c: Connection): ConnectionJson {
+  const address = c.remoteAddr.toString()
+  const via = circuitRelay(c.remoteAddr)
+  const kind = via != null ? 'relayed' : address.includes('/webrtc') ? 'webrtc' : 'direct'
+  return { kind, via, direction: c.direction, address, limited: c.limits != null }
+}
+
+export function reachabilityReport(
+  node: PlusoneNode,
+  relayMode: RelayMode,
+  upnp: boolean,
+): ReachabilityReport {
+  const advertised = node.getMultiaddrs()
+  const held = new Set<string>()
+  for (const a of advertised) {
+    const r = circuitRelay(a)
+    if (r != null) held.add(r)
+  }
+  const connections = { direct: 0, relayed: 0, webrtc: 0 }
+  for (const c of node.getConnections()) connections[describeConnection(c).kind]++
+  const internals = node as unknown as {
+    components?: {
+      addressManager?: { getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr; type: string }> }
+    }
+  }
+  const mapped =
+    internals.components?.addressManager
+      ?.getAddressesWithMetadata()
+      .filter((a) => a.type === 'ip-mapping')
+      .map((a) => a.multiaddr.toString()) ?? []
+  return {
+    ...node.services.reachability.status(),
+    advertised: advertised.map((a) => a.toString()),
+    relay: {
+      mode: relayMode,
+      serving: node.services.relay.active,
+      reservations: node.services.relay.reservations().length,
+    },
+    relaysHeld: [...held],
+    upnp: { enabled: upnp, mapped },
+    connections,
+  }
+}

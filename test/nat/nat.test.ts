@@ -1,0 +1,314 @@
+/**
+ * Home computers behind NAT in a lab of network namespaces (see lab.ts): two public relay nodes
+ * P and P2, four homes A, B, C, U behind their own masquerading routers, and an outsider without
+ * the swarm key. Only the homes execute, so every bid, award, claim and blob of a job from home A
+ * has to cross a NAT: this is exactly what failed before relays ("1 bid, 3 replicas asked").
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { cli } from '../cli/helpers.js'
+import {
+  CrashNode,
+  checkReceipts,
+  EXAMPLES,
+  type JobJson,
+  localOutputs,
+  type ReceiptJson,
+  waitFor,
+  writeShaInput,
+} from '../crash/helpers.js'
+import { type Host, labUnavailable, NatLab } from './lab.js'
+
+const SHA = join(EXAMPLES, 'sha256.wasm')
+const PORT = 4101
+const skip = labUnavailable()
+
+interface IdJson {
+  peerId: string
+  addresses: string[]
+  reachability?: 'public' | 'private' | 'unknown'
+}
+
+const isCircuit = (a: string): boolean => a.includes('/p2p-circuit')
+
+interface PeerJson {
+  peerId: string
+  connections?: Array<{ kind: string; via?: string }>
+}
+
+describe('home computers behind NAT (network namespaces, nftables masquerade)', { skip }, () => {
+  let work: string
+  let lab: NatLab
+  let key: string
+  const nodes = new Map<string, CrashNode>()
+  const killed = new Set<string>()
+  const node = (name: string): CrashNode => nodes.get(name) as CrashNode
+  const homes = ['a', 'b', 'c', 'u']
+  const executors = ['b', 'c', 'u']
+  let inputs: string
+  let expected: Map<string, Buffer>
+
+  const make = (host: Host, extra: string[]): CrashNode => {
+    const listen = host.kind === 'public' ? `/ip4/${host.ip}/tcp/${PORT}` : `/ip4/0.0.0.0/tcp/${PORT}`
+    const n = new CrashNode(host.name, join(work, host.name), ['--listen', listen, ...extra], lab.wrap(host))
+    nodes.set(host.name, n)
+    return n
+  }
+  const idOf = (name: string): Promise<IdJson> => node(name).json<IdJson>(['id', '--json'])
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'plusone-nat-'))
+    lab = new NatLab(work)
+    key = join(work, 'swarm.key')
+    await writeFile(key, (await cli(['swarm-key'])).stdout, { mode: 0o600 })
+    inputs = join(work, 'in')
+    await mkdir(inputs)
+    // 2 MiB of message: far beyond a default relay's 128 KiB per connection
+    const big = join(inputs, 'big.bin')
+    await writeShaInput(
+      big,
+      2,
+      randomBytes(2 * 1024 * 1024)
+        .toString('hex')
+        .slice(0, 2 * 1024 * 1024),
+    )
+    const small = join(inputs, 'small.bin')
+    await writeShaInput(small, 1000, 'behind a home router')
+    expected = await localOutputs(
+      SHA,
+      new Map([
+        ['big.bin', big],
+        ['small.bin', small],
+      ]),
+      work,
+    )
+
+    await lab.start()
+    const p = await lab.addPublic('p', 1)
+    const p2 = await lab.addPublic('p2', 2)
+    await lab.addPublic('out', 9)
+    const homeHosts = [
+      await lab.addHome('a', 11, 1),
+      await lab.addHome('b', 12, 2),
+      await lab.addHome('c', 13, 3),
+      await lab.addHome('u', 14, 4),
+    ]
+    const member = ['--swarm-key', key]
+    // the relays execute nothing: every execution below happens at home
+    make(p, [...member, '--max-tasks', '0'])
+    make(p2, [...member, '--max-tasks', '0'])
+    for (const h of homeHosts) {
+      make(h, [...member, ...(h.name === 'a' ? ['--max-tasks', '0'] : ['--cpus', '1', '--max-tasks', '1'])])
+    }
+    await Promise.all([...nodes.values()].map((n) => n.init()))
+    await node('p').start()
+    const pAddr = `/ip4/${p.ip}/tcp/${PORT}/p2p/${node('p').peerId}`
+    await node('p2').start([pAddr])
+    await Promise.all(homes.map((h) => node(h).start([pAddr])))
+    await waitFor(
+      'the relays to be reachable and every home to hold two relay reservations',
+      async () => {
+        for (const r of ['p', 'p2']) if ((await idOf(r)).reachability !== 'public') return undefined
+        for (const h of homes) {
+          const id = await idOf(h)
+          if (id.reachability !== 'private' || id.addresses.filter(isCircuit).length < 2) return undefined
+        }
+        return true
+      },
+      60_000,
+      500,
+    ).catch(async (err: Error) => {
+      const ids = await Promise.all(
+        [...nodes.keys()].map(async (n) => `${n}: ${JSON.stringify(await idOf(n))}`),
+      )
+      throw new Error(`${err.message}\n${ids.join('\n')}`)
+    })
+  })
+
+  after(async () => {
+    // a daemon that died on its own is a bug: show what it said
+    for (const [name, n] of nodes) {
+      if (n.proc != null && !n.alive() && !killed.has(name)) {
+        console.error(`daemon ${name} exited by itself:\n${n.proc.output().slice(-4000)}`)
+      }
+    }
+    await Promise.all([...nodes.values()].map((n) => n.kill()))
+    await lab?.stop()
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  it('dial-back tells public relays from homes; homes advertise only relay addresses', async () => {
+    for (const r of ['p', 'p2']) {
+      const id = await idOf(r)
+      assert.equal(id.reachability, 'public')
+      assert.deepEqual(
+        id.addresses,
+        [`/ip4/${lab.hosts.get(r)?.ip}/tcp/${PORT}/p2p/${id.peerId}`],
+        'a public node advertises the address a peer dialled back, and no loopback',
+      )
+    }
+    for (const h of homes) {
+      const id = await idOf(h)
+      assert.equal(id.reachability, 'private')
+      for (const a of id.addresses) {
+        assert.ok(isCircuit(a), `${h} advertises ${a}, which nobody outside its LAN can dial`)
+      }
+      const relays = new Set(id.addresses.map((a) => a.split('/p2p-circuit')[0].split('/p2p/')[1]))
+      assert.deepEqual(relays, new Set([node('p').peerId, node('p2').peerId]), `${h} holds both relays`)
+    }
+    const records = await node('a').json<Array<{ peerId: string; relay: boolean }>>(['nodes', '--json'])
+    const relayFlags = new Map(records.map((r) => [r.peerId, r.relay]))
+    assert.equal(relayFlags.get(node('p').peerId), true, 'P says it relays')
+    assert.equal(relayFlags.get(node('p2').peerId), true, 'P2 says it relays')
+    assert.equal(relayFlags.get(node('b').peerId) ?? false, false, 'a home does not relay')
+    const doctor = await node('a').cli(['doctor'])
+    assert.equal(doctor.code, 0, doctor.stderr)
+    assert.match(doctor.stdout, /Others cannot dial this node/)
+    assert.match(doctor.stdout, /holds 2 relay reservation/)
+    const pDoctor = await node('p').cli(['doctor'])
+    assert.match(pDoctor.stdout, /Others can dial this node/)
+    assert.match(pDoctor.stdout, /relays for homes behind NAT/)
+  })
+
+  it('a job from home A at k=3 with a 2 MiB input completes on home executors, who are paid', async () => {
+    const r = await node('a').cli([
+      'submit',
+      SHA,
+      '--inputs',
+      inputs,
+      '--replicas',
+      '3',
+      '--deadline',
+      '30s',
+      '--fuel',
+      '10G',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    const jobId = r.stdout.trim()
+    const job = await waitFor(
+      `job ${jobId} to finish`,
+      async () => {
+        const s = await node('a').json<JobJson>(['status', jobId, '--json'])
+        return s.status === 'running' ? undefined : s
+      },
+      90_000,
+      500,
+    ).catch(async (err: Error) => {
+      const s = await node('a').cli(['status', jobId])
+      throw new Error(`${err.message}\n${s.stdout}${s.stderr}`)
+    })
+    assert.equal(job.status, 'done')
+    const out = join(work, 'out')
+    await mkdir(out, { recursive: true })
+    for (const t of job.tasks) {
+      const file = join(out, t.input)
+      const res = await node('a').cli(['result', t.taskId, '-o', file])
+      assert.equal(res.code, 0, res.stderr)
+      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
+    }
+    const ids = new Set(job.tasks.map((t) => t.taskId))
+    const receipts = await waitFor(
+      'the receipts of the job',
+      async () => {
+        const all = (await node('a').receipts()).filter((x: ReceiptJson) => ids.has(x.taskId))
+        return all.filter((x) => x.verdict === 'accepted').length >= 3 * ids.size ? all : undefined
+      },
+      30_000,
+      500,
+    )
+    checkReceipts(receipts)
+    // the submitter reached home executors through a relay
+    const peers = await node('a').json<PeerJson[]>(['peers', '--json'])
+    const relayed = peers.filter((p) => p.connections?.some((c) => c.kind === 'relayed'))
+    assert.ok(
+      relayed.some((p) => executors.some((h) => node(h).peerId === p.peerId)),
+      `no relayed connection from A to a home executor: ${JSON.stringify(peers)}`,
+    )
+    const homeExecutors = new Set(executors.map((h) => node(h).peerId))
+    for (const rc of receipts.filter((x) => x.verdict === 'accepted')) {
+      assert.ok(homeExecutors.has(rc.executor), `${rc.executor} is not a home executor`)
+      assert.ok(BigInt(rc.amount) > 0n, 'an accepted execution is paid')
+    }
+  })
+
+  it('an outsider without the swarm key gets no connection, directly or through a relay', async () => {
+    const out = lab.hosts.get('out') as Host
+    const outsider = new CrashNode(
+      'out',
+      join(work, 'out-node'),
+      ['--listen', `/ip4/${out.ip}/tcp/${PORT}`],
+      lab.wrap(out),
+    )
+    nodes.set('out', outsider)
+    await outsider.init()
+    const viaP2 = (await idOf('a')).addresses.find((a) => a.includes(`/p2p/${node('p2').peerId}/p2p-circuit`))
+    assert.ok(viaP2 != null)
+    const pAddr = `/ip4/${lab.hosts.get('p')?.ip}/tcp/${PORT}/p2p/${node('p').peerId}`
+    const refusals = (n: string): number =>
+      (
+        node(n)
+          .proc?.output()
+          .match(/inbound handshake failed.*swarm key/g) ?? []
+      ).length
+    const before = { p: refusals('p'), p2: refusals('p2') }
+    await outsider.start([pAddr, viaP2])
+    // P refuses it directly, and P2 refuses it on its way to A's relay address
+    await waitFor(
+      'both relays to refuse the outsider’s handshake',
+      async () => (refusals('p') > before.p && refusals('p2') > before.p2 ? true : undefined),
+      30_000,
+      200,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${outsider.proc?.output()}`)
+    })
+    assert.deepEqual(await outsider.json<PeerJson[]>(['peers', '--json']), [])
+    for (const n of ['p', 'p2', 'a']) {
+      const peers = await node(n).json<PeerJson[]>(['peers', '--json'])
+      assert.ok(!peers.some((p) => p.peerId === outsider.peerId), `${n} is connected to the outsider`)
+    }
+    killed.add('out')
+    await outsider.kill()
+  })
+
+  it('the public relay killed mid-job while a second relay exists: the job still completes', async () => {
+    const r = await node('a').cli([
+      'submit',
+      SHA,
+      '--inputs',
+      inputs,
+      '--replicas',
+      '3',
+      '--deadline',
+      '30s',
+      '--fuel',
+      '10G',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    const jobId = r.stdout.trim()
+    killed.add('p')
+    await node('p').kill()
+    const job = await waitFor(
+      `job ${jobId} to finish without P`,
+      async () => {
+        const s = await node('a').json<JobJson>(['status', jobId, '--json'])
+        return s.status === 'running' ? undefined : s
+      },
+      90_000,
+      500,
+    ).catch(async (err: Error) => {
+      const s = await node('a').cli(['status', jobId])
+      throw new Error(`${err.message}\n${s.stdout}${s.stderr}`)
+    })
+    assert.equal(job.status, 'done')
+    for (const t of job.tasks) {
+      const file = join(work, `after-kill-${t.input}`)
+      const res = await node('a').cli(['result', t.taskId, '-o', file])
+      assert.equal(res.code, 0, res.stderr)
+      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
+    }
+  })
+})
