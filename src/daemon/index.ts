@@ -15,6 +15,7 @@ import { type Config, toMicroCredits } from '../config.js'
 import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
 import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
+import { RelayFinder } from '../node/relay-finder.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
 import { DaemonMetrics, libp2pMetrics, storedBlobBytes } from '../metrics/index.js'
 import { RuntimePool } from '../runtime/index.js'
@@ -174,6 +175,18 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         capacity.setOffer({ ...capacity.currentOffer, relay })
     })
     stops.push(stopWatching)
+    const relayFinder = new RelayFinder({
+      node,
+      reserveOn: (relay) => node.services.homeRelays.reserveOn(relay),
+      reachability: node.services.reachability,
+      findRelays: async (signal) =>
+        (await capacity.findAll({ signal }))
+          .filter((c) => c.relay === true && c.peerId !== node.peerId.toString())
+          .map((c) => c.peerId),
+      logger,
+    })
+    relayFinder.start()
+    stops.push(() => relayFinder.stop())
 
     const ledger = await Ledger.open({ store: levelLedgerStore(store.sublevel('ledger')) })
     const settlement = new SettlementService({

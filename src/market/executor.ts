@@ -24,7 +24,9 @@ export const MAX_EXECUTED_IDS = 20_000
 export const BID_REPLY_TIMEOUT_MS = 5_000
 /** Largest input an executor fetches. */
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024
-const CLAIM_ATTEMPTS = 3
+const CLAIM_ATTEMPTS = 5
+/** A claim retried after 0.25, 0.5, 1, 2 s: long enough to reach a home again through another relay. */
+const CLAIM_BACKOFF_MS = 250
 const FETCH_ATTEMPTS = 5
 const FETCH_BACKOFF_MS = 25
 /**
@@ -274,6 +276,7 @@ export class Executor {
         return
       } catch (err) {
         if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
+        await delayUntil(Date.now() + CLAIM_BACKOFF_MS * 2 ** (attempt - 1), signal)
       }
     }
   }

@@ -119,6 +119,15 @@ export class HomeRelays implements Startable {
       Array.from({ length: count }, () => multiaddr('/p2p-circuit')),
     )
   }
+
+  /**
+   * Reserves a slot on one known relay (`/ip4/…/tcp/…/p2p/<relay>`). libp2p's relay discovery
+   * only considers peers as they connect; a peer that became a relay after we connected to it
+   * (dial-back confirmed it later) would otherwise never be used.
+   */
+  async reserveOn(relay: Multiaddr): Promise<void> {
+    await this.components.transportManager.listen([relay.encapsulate('/p2p-circuit')])
+  }
 }
 
 export function homeRelays(): (components: HomeRelaysComponents) => HomeRelays {

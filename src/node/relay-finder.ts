@@ -1,0 +1,100 @@
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
+import type { ComponentLogger, IdentifyResult, Libp2p } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Reachability } from './reachability.js'
+import { HOME_RESERVATIONS } from './relay.js'
+
+/** While a home holds fewer relays than it wants, it looks for more this often. */
+export const RELAY_SEARCH_INTERVAL_MS = 15_000
+const DIAL_TIMEOUT_MS = 5_000
+const SEARCH_TIMEOUT_MS = 20_000
+/** Relays dialled per search. */
+const MAX_DIALS = 4
+
+export interface RelayFinderComponents {
+  node: Pick<Libp2p, 'dial' | 'getConnections' | 'getMultiaddrs' | 'addEventListener' | 'removeEventListener'>
+  /** Reserves a slot on the relay at this address. */
+  reserveOn: (relay: Multiaddr) => Promise<void>
+  reachability: { readonly reachability: Reachability; onChange(fn: (r: Reachability) => void): () => void }
+  /** Peer ids of nodes whose capacity records say they relay (found through the DHT). */
+  findRelays: (signal: AbortSignal) => Promise<string[]>
+  logger: ComponentLogger
+}
+
+/**
+ * Finds relays for a home faster and more surely than libp2p's random walk: relays say so in
+ * their capacity records, and connected peers announce the hop protocol when they start
+ * relaying. While a node that is not reachable holds fewer reservations than it wants, it takes
+ * candidates from both, connects to them and reserves a slot on each until it has enough.
+ */
+export class RelayFinder {
+  #timer?: NodeJS.Timeout
+  #unsubscribe?: () => void
+  #running = false
+  readonly #controller = new AbortController()
+  readonly #log
+
+  constructor(private readonly components: RelayFinderComponents) {
+    this.#log = components.logger.forComponent('plusone:relay-finder')
+  }
+
+  start(): void {
+    this.#unsubscribe = this.components.reachability.onChange((r) => {
+      if (r === 'private') void this.#search()
+    })
+    this.#timer = setInterval(() => void this.#search(), RELAY_SEARCH_INTERVAL_MS)
+    this.#timer.unref?.()
+    this.components.node.addEventListener('peer:identify', this.#onIdentify)
+  }
+
+  readonly #onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    if (evt.detail.protocols.includes(RELAY_V2_HOP_CODEC)) void this.#search([evt.detail.peerId.toString()])
+  }
+
+  stop(): void {
+    this.components.node.removeEventListener('peer:identify', this.#onIdentify)
+    clearInterval(this.#timer)
+    this.#unsubscribe?.()
+    this.#controller.abort()
+  }
+
+  /** Relays this node holds a reservation on, read from the relay addresses it advertises. */
+  held(): Set<string> {
+    const out = new Set<string>()
+    for (const a of this.components.node.getMultiaddrs()) {
+      const [relay] = a.toString().split('/p2p-circuit')
+      const id = /\/p2p\/([^/]+)$/.exec(relay)?.[1]
+      if (id != null && a.toString().includes('/p2p-circuit')) out.add(id)
+    }
+    return out
+  }
+
+  async #search(candidates?: string[]): Promise<void> {
+    if (this.#running || this.components.reachability.reachability !== 'private') return
+    if (this.held().size >= HOME_RESERVATIONS) return
+    this.#running = true
+    try {
+      const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(SEARCH_TIMEOUT_MS)])
+      const ids = candidates ?? (await this.components.findRelays(signal))
+      for (const id of ids.slice(0, MAX_DIALS)) {
+        if (signal.aborted || this.held().size >= HOME_RESERVATIONS) break
+        if (this.held().has(id)) continue
+        try {
+          const conn = await this.components.node.dial(peerIdFromString(id), {
+            signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]),
+          })
+          if (conn.limits != null) continue // a relay is useless through another relay
+          await this.components.reserveOn(conn.remoteAddr.encapsulate(`/p2p/${id}`))
+          this.#log('reserved a slot on relay %s', id)
+        } catch (err) {
+          this.#log('no reservation on relay %s: %s', id, (err as Error).message)
+        }
+      }
+    } catch (err) {
+      this.#log('relay search failed: %s', (err as Error).message)
+    } finally {
+      this.#running = false
+    }
+  }
+}
