@@ -40,10 +40,12 @@ const MAX_MESSAGE_BYTES = MAX_DIALBACK_ADDRS * (MAX_ADDR_BYTES + 4) + 512
 export const SERVE_INTERVAL_MS = 10_000
 const MAX_CONCURRENT_SERVES = 4
 /** One dial-back attempt to one address. */
-const DIAL_TIMEOUT_MS = 5_000
+const DIAL_TIMEOUT_MS = 10_000
 const REQUEST_TIMEOUT_MS = 3 * DIAL_TIMEOUT_MS
 /** A verdict is checked again this often (addresses and routers change). */
 export const RECHECK_MS = 10 * 60_000
+/** Helpers who must reach none of a public node's addresses before it counts as private. */
+const NEGATIVES_TO_DEMOTE = 2
 /** Helpers asked per round. */
 const HELPERS_PER_ROUND = 3
 /** Peers remembered for the serve rate limit before the oldest are forgotten. */
@@ -98,6 +100,7 @@ export class ReachabilityService implements Startable {
   readonly #asked = new Map<string, number>()
   readonly #listeners = new Set<(r: Reachability) => void>()
   #serving = 0
+  #negatives = 0
   #roundStarted = 0
   #started = false
   #timer?: NodeJS.Timeout
@@ -213,7 +216,8 @@ export class ReachabilityService implements Startable {
     if (this.#asked.has(id) || this.#asked.size >= HELPERS_PER_ROUND) return
     this.#asked.set(id, now)
     const addrs = this.#candidates()
-    if (addrs.length === 0) return
+    // a node that listens on loopback only serves this machine: nobody else is meant to dial it
+    if (addrs.length === 0 || addrs.every(isLoopback)) return
     const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
     let stream: Stream | undefined
     try {
@@ -230,10 +234,14 @@ export class ReachabilityService implements Startable {
       this.#record({ helper: id, reached: reached.length, refused: res.refused || undefined, at: Date.now() })
       if (res.refused !== '') return
       if (reached.length > 0) {
+        this.#negatives = 0
         for (const a of reached) this.#confirmed.set(a, { at: Date.now(), by: id })
         this.#set('public')
-      } else {
-        // none of our addresses answered a stranger's dial: whatever was confirmed is stale
+      } else if (this.#state !== 'public' || ++this.#negatives >= NEGATIVES_TO_DEMOTE) {
+        // none of our addresses answered a stranger's dial: whatever was confirmed is stale. A
+        // node once confirmed public is demoted only when two helpers agree (a slow helper's
+        // timeout alone must not send a reachable node looking for relays)
+        this.#negatives = 0
         this.#confirmed.clear()
         this.#set('private')
       }

@@ -143,6 +143,38 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
 
+  /** Submits the input directory from home A at k=3 and returns the job id. */
+  const submit = async (): Promise<string> => {
+    const args = ['submit', SHA, '--inputs', inputs, '--replicas', '3', '--deadline', '30s', '--fuel', '10G']
+    const r = await node('a').cli(args)
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout.trim()
+  }
+  const finish = (jobId: string, what: string): Promise<JobJson> =>
+    waitFor(
+      `job ${jobId} ${what}`,
+      async () => {
+        const st = await node('a').json<JobJson>(['status', jobId, '--json'])
+        return st.status === 'running' ? undefined : st
+      },
+      90_000,
+      500,
+    ).catch(async (err: Error) => {
+      const st = await node('a').cli(['status', jobId])
+      throw new Error(`${err.message}\n${st.stdout}${st.stderr}`)
+    })
+  /** The job is done and every output equals what `plusone run` computed locally. */
+  const checkOutputs = async (job: JobJson, dir: string): Promise<void> => {
+    assert.equal(job.status, 'done')
+    await mkdir(join(work, dir), { recursive: true })
+    for (const t of job.tasks) {
+      const file = join(work, dir, t.input)
+      const res = await node('a').cli(['result', t.taskId, '-o', file])
+      assert.equal(res.code, 0, res.stderr)
+      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
+    }
+  }
+
   it('dial-back tells public relays from homes; homes advertise only relay addresses', async () => {
     const ids = new Map(await Promise.all([...nodes.keys()].map(async (n) => [n, await idOf(n)] as const)))
     for (const r of ['p', 'p2']) {
@@ -180,41 +212,8 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
   })
 
   it('a job from home A at k=3 with a 2 MiB input completes, and home executors are paid', async () => {
-    const r = await node('a').cli([
-      'submit',
-      SHA,
-      '--inputs',
-      inputs,
-      '--replicas',
-      '3',
-      '--deadline',
-      '30s',
-      '--fuel',
-      '10G',
-    ])
-    assert.equal(r.code, 0, r.stderr)
-    const jobId = r.stdout.trim()
-    const job = await waitFor(
-      `job ${jobId} to finish`,
-      async () => {
-        const s = await node('a').json<JobJson>(['status', jobId, '--json'])
-        return s.status === 'running' ? undefined : s
-      },
-      90_000,
-      500,
-    ).catch(async (err: Error) => {
-      const s = await node('a').cli(['status', jobId])
-      throw new Error(`${err.message}\n${s.stdout}${s.stderr}`)
-    })
-    assert.equal(job.status, 'done')
-    const out = join(work, 'out')
-    await mkdir(out, { recursive: true })
-    for (const t of job.tasks) {
-      const file = join(out, t.input)
-      const res = await node('a').cli(['result', t.taskId, '-o', file])
-      assert.equal(res.code, 0, res.stderr)
-      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
-    }
+    const job = await finish(await submit(), 'to finish')
+    await checkOutputs(job, 'out')
     const ids = new Set(job.tasks.map((t) => t.taskId))
     const receipts = await waitFor(
       'the receipts of the job',
@@ -233,14 +232,17 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
       relayed.some((p) => executors.some((h) => node(h).peerId === p.peerId)),
       `no relayed connection from A to a home executor: ${JSON.stringify(peers)}`,
     )
-    // four executors, three of them at home: every task is accepted from at least two homes
+    // four executors, three of them at home (a majority of 2 needs at least one home per task)
     const homeExecutors = new Set(executors.map((h) => node(h).peerId))
+    const paidHomes = new Set<string>()
     for (const id of ids) {
       const paid = receipts.filter((x) => x.taskId === id && x.verdict === 'accepted')
       for (const rc of paid) assert.ok(BigInt(rc.amount) > 0n, 'an accepted execution is paid')
       const fromHomes = paid.filter((rc) => homeExecutors.has(rc.executor))
-      assert.ok(fromHomes.length >= 2, `task ${id}: ${fromHomes.length} home executors paid`)
+      assert.ok(fromHomes.length >= 1, `task ${id}: no home executor paid`)
+      for (const rc of fromHomes) paidHomes.add(rc.executor)
     }
+    assert.ok(paidHomes.size >= 2, `only ${paidHomes.size} home executor(s) earned from home A's job`)
   })
 
   it('an outsider without the swarm key gets no connection, directly or through a relay', async () => {
@@ -283,40 +285,9 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
   })
 
   it('the public relay killed mid-job while a second relay exists: the job still completes', async () => {
-    const r = await node('a').cli([
-      'submit',
-      SHA,
-      '--inputs',
-      inputs,
-      '--replicas',
-      '3',
-      '--deadline',
-      '30s',
-      '--fuel',
-      '10G',
-    ])
-    assert.equal(r.code, 0, r.stderr)
-    const jobId = r.stdout.trim()
+    const jobId = await submit()
     killed.add('p')
     await node('p').kill()
-    const job = await waitFor(
-      `job ${jobId} to finish without P`,
-      async () => {
-        const s = await node('a').json<JobJson>(['status', jobId, '--json'])
-        return s.status === 'running' ? undefined : s
-      },
-      90_000,
-      500,
-    ).catch(async (err: Error) => {
-      const s = await node('a').cli(['status', jobId])
-      throw new Error(`${err.message}\n${s.stdout}${s.stderr}`)
-    })
-    assert.equal(job.status, 'done')
-    for (const t of job.tasks) {
-      const file = join(work, `after-kill-${t.input}`)
-      const res = await node('a').cli(['result', t.taskId, '-o', file])
-      assert.equal(res.code, 0, res.stderr)
-      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
-    }
+    await checkOutputs(await finish(jobId, 'to finish without P'), 'after-kill')
   })
 })
