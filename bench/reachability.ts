@@ -77,9 +77,14 @@ async function main(): Promise<void> {
         }
         return true
       },
-      60_000,
-      500,
-    )
+      120_000,
+      1_000,
+    ).catch(async (err: Error) => {
+      const ids = await Promise.all(nodes.map((n) => n.cli(['doctor'])))
+      throw new Error(
+        `${err.message}\n${ids.map((r, i) => `${nodes[i].name}: ${r.stdout}${r.stderr}`).join('\n')}`,
+      )
+    })
 
     const job = async (submitter: CrashNode, input: string): Promise<number> => {
       const t0 = performance.now()
