@@ -36,6 +36,7 @@ export {
   RELAY_RESERVATION_TTL_MS,
   type RelayMode,
 } from './relay.js'
+export { cachingNoiseCrypto, PUBLIC_KEY_CACHE_ENTRIES } from './noise-crypto.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'

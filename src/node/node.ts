@@ -13,6 +13,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { cachingNoiseCrypto } from './noise-crypto.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
 import { guardPnetCipher } from './pnet-memory.js'
 import { type ReachabilityService, reachability } from './reachability.js'
@@ -127,7 +128,7 @@ class HandshakeObserver {
   constructor(private readonly onFail: NodeInit['onRefusedHandshake']) {}
 
   noise(): (components: { logger: ComponentLogger }) => ConnectionEncrypter {
-    const factory = noise()
+    const factory = noise({ crypto: cachingNoiseCrypto() })
     return (components) => {
       // biome-ignore lint/suspicious/noExplicitAny: noise's component type is internal to the package
       const inner = factory(components as any)

@@ -1,0 +1,87 @@
+/**
+ * Noise XX handshake CPU: the stock crypto of @chainsafe/libp2p-noise (the same code as
+ * @libp2p/noise) beside ours (src/node/noise-crypto.ts), in one run, over in-memory connection
+ * pairs so only the handshake is measured (both sides' CPU: initiator + responder).
+ *
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/noise.js [handshakes] [rounds]
+ *
+ * Rounds alternate default and ours so both see the same machine; the median round is printed.
+ * Goal (issue 12): ours ≤ 0.5× the default.
+ */
+import { type ICryptoInterface, noise } from '@chainsafe/libp2p-noise'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { ConnectionEncrypter, PrivateKey } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddrConnectionPair } from '@libp2p/utils'
+import { cachingNoiseCrypto } from '../src/node/index.js'
+
+const HANDSHAKES = Number(process.argv[2] ?? 300)
+const ROUNDS = Number(process.argv[3] ?? 7)
+
+function encrypter(privateKey: PrivateKey, crypto: ICryptoInterface): ConnectionEncrypter {
+  return noise({ crypto })({
+    peerId: peerIdFromPrivateKey(privateKey),
+    privateKey,
+    logger: defaultLogger(),
+    // biome-ignore lint/suspicious/noExplicitAny: no stream muxer is negotiated here
+    upgrader: { getStreamMuxers: () => new Map() } as any,
+  })
+}
+
+interface Side {
+  key: PrivateKey
+  enc: ConnectionEncrypter
+}
+
+/** CPU microseconds per handshake (both sides) over `count` handshakes, and wall ms each. */
+async function measure(a: Side, b: Side, count: number): Promise<{ cpuUs: number; wallMs: number }> {
+  const remotePeer = peerIdFromPrivateKey(b.key)
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < count; i++) {
+    const [outbound, inbound] = multiaddrConnectionPair()
+    await Promise.all([a.enc.secureOutbound(outbound, { remotePeer }), b.enc.secureInbound(inbound)])
+    await Promise.all([outbound.close(), inbound.close()])
+  }
+  const cpu = process.cpuUsage(cpu0)
+  return { cpuUs: (cpu.user + cpu.system) / count, wallMs: (performance.now() - t0) / count }
+}
+
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
+
+const [keyA, keyB] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+const sides = {
+  default: [
+    { key: keyA, enc: encrypter(keyA, defaultCrypto) },
+    { key: keyB, enc: encrypter(keyB, defaultCrypto) },
+  ],
+  ours: [
+    { key: keyA, enc: encrypter(keyA, cachingNoiseCrypto()) },
+    { key: keyB, enc: encrypter(keyB, cachingNoiseCrypto()) },
+  ],
+} as const
+// warm-up: JIT, and the caches ours keeps
+await measure(sides.default[0], sides.default[1], 50)
+await measure(sides.ours[0], sides.ours[1], 50)
+
+const results = { default: [] as number[], ours: [] as number[] }
+const walls = { default: [] as number[], ours: [] as number[] }
+for (let r = 0; r < ROUNDS; r++) {
+  for (const name of ['default', 'ours'] as const) {
+    const m = await measure(sides[name][0], sides[name][1], HANDSHAKES)
+    results[name].push(m.cpuUs)
+    walls[name].push(m.wallMs)
+  }
+}
+const d = median(results.default)
+const o = median(results.ours)
+console.log(`noise XX handshake, both sides, in-memory pair; ${ROUNDS} rounds of ${HANDSHAKES}, median round`)
+console.log(
+  `  default crypto (@chainsafe/libp2p-noise)  ${(d / 1000).toFixed(3)} ms CPU  ${median(walls.default).toFixed(3)} ms wall`,
+)
+console.log(
+  `  ours (cached X25519 keys, OpenSSL HKDF)   ${(o / 1000).toFixed(3)} ms CPU  ${median(walls.ours).toFixed(3)} ms wall`,
+)
+console.log(`  ratio ours/default                        ${(o / d).toFixed(3)}   (goal ≤ 0.5)`)
