@@ -41,9 +41,11 @@ export interface HolderFetchOptions {
  */
 export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number> {
   const { signal, cid } = opts
+  // the request goes out with the protocol id, one round trip sooner (see market/wire.ts)
   const stream = await opts.dialer.dialProtocol(opts.peer, BLOB_PROTOCOL, {
     signal,
     runOnLimitedConnection: true,
+    negotiateFully: false,
   })
   const idle = setTimeout(() => {
     stream.abort(new BlobHolderTimeoutError(`holder sent nothing for ${opts.idleTimeoutMs} ms`))

@@ -32,10 +32,12 @@ export async function request(
   maxReplyBytes: number,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
-  // a direct connection when there is one; a relayed one (a home behind NAT) will do
+  // a direct connection when there is one; a relayed one (a home behind NAT) will do.
+  // negotiateFully: false sends the protocol id with the request in one message instead of
+  // waiting a round trip for the remote to accept it first (a wrong protocol fails the read)
   const conns = dialer.getConnections?.(peer).filter((c) => c.status === 'open') ?? []
   const open = conns.find((c) => c.limits == null) ?? conns[0]
-  const opts = { signal, runOnLimitedConnection: true }
+  const opts = { signal, runOnLimitedConnection: true, negotiateFully: false }
   const stream =
     open == null
       ? await dialer.dialProtocol(peer, protocol, opts)
