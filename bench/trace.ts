@@ -62,7 +62,9 @@ try {
     return xs[Math.floor(xs.length / 2)]
   }
   const names = ['submitJob returned', ...phases.map((p) => `first ${p}`), 'waitForJob resolved']
-  console.log(`trace: ${NODES} daemons in one process, ${TASK} task, k=${REPLICAS}, ${TASKS} tasks one at a time`)
+  console.log(
+    `trace: ${NODES} daemons in one process, ${TASK} task, k=${REPLICAS}, ${TASKS} tasks one at a time`,
+  )
   for (let k = 0; k < names.length; k++)
     console.log(`  ${names[k].padEnd(22)} median ${median(k).toFixed(1).padStart(7)} ms after submitJob()`)
 } finally {

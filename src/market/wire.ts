@@ -1,30 +1,63 @@
 /**
- * The two request/response protocols of the market, one length-prefixed protobuf each way:
+ * The market's request/response traffic: bids (executor → submitter) and claims (executor →
+ * submitter), one length-prefixed protobuf each way.
  *
  * ```
- * /plusone/bid/1.0.0     executor → submitter: varint(len) Bid          (≤ 256 bytes)
- *                        submitter → executor: varint(len) BidReply     (≤ 512 bytes)
+ * /plusone/market/1.0.0  one long-lived stream per peer pair and direction, many requests:
+ *                        varint(len) [kind u8][id u32 BE][method u8][body]   (kind 0 request,
+ *                        1 reply, 2 error with a UTF-8 reason; method 0 bid, 1 result)
+ * /plusone/bid/1.0.0     one stream per request (peers without the channel):
+ *                        executor → submitter: varint(len) Bid          (≤ 256 bytes)
+ *                        submitter → executor: varint(len) BidReply     (≤ MAX_REPLY_BYTES)
  * /plusone/result/1.0.0  executor → submitter: varint(len) SignedClaim  (≤ MAX_CLAIM_BYTES)
- *                        submitter → executor: varint(len) ClaimAck     (≤ 512 bytes)
+ *                        submitter → executor: varint(len) ClaimAck     (≤ MAX_REPLY_BYTES)
  * ```
+ *
+ * Why a channel: every new stream costs a yamux open and close, a multistream-select exchange
+ * and, in libp2p, a peer-store write on both ends (docs/PERFORMANCE.md); a task at k=3 made up
+ * to a dozen of them. On the channel a request is one frame each way. Replies carry the
+ * request's id, so slow answers (a bid held while its window is open) never block others.
+ * A peer that does not speak the channel is asked over one stream per request, as before.
  */
-import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
+import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
+import { MarketChannelError } from './errors.js'
 
 export const BID_PROTOCOL = '/plusone/bid/1.0.0'
 export const RESULT_PROTOCOL = '/plusone/result/1.0.0'
+export const CHANNEL_PROTOCOL = '/plusone/market/1.0.0'
 export const MAX_BID_BYTES = 256
 /** Largest input sent inline with an award (saves the executor a blob fetch). */
 export const INLINE_INPUT_BYTES = 8 * 1024
 export const MAX_REPLY_BYTES = INLINE_INPUT_BYTES + 512
 /** Streams per connection and direction for each market protocol. */
 export const MAX_MARKET_STREAMS = 256
+/** Requests one channel carries at once, each way; more are answered with an error. */
+export const MAX_CHANNEL_REQUESTS = 256
+/** Channel streams per connection and direction (one is used; spares cover a reconnect). */
+export const MAX_CHANNEL_STREAMS = 4
+/** How long opening a channel may take before its requests fail. */
+export const CHANNEL_OPEN_TIMEOUT_MS = 10_000
+/** Peers remembered as not speaking the channel (asked over one stream per request). */
+const MAX_LEGACY_PEERS = 1024
+const LEGACY_RETRY_MS = 10 * 60 * 1000
+const HEADER_BYTES = 6
+const MAX_REASON_BYTES = 256
+const KIND_REQUEST = 0
+const KIND_REPLY = 1
+const KIND_ERROR = 2
+/** Method numbers on the channel, by per-stream protocol. */
+const METHODS = [BID_PROTOCOL, RESULT_PROTOCOL] as const
 
 /** Opens streams: on an open connection when there is one (cheaper), else by dialling. */
-export type Dialer = Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
+export type Dialer = Pick<Libp2p, 'dialProtocol'> &
+  Partial<Pick<Libp2p, 'getConnections'>> & {
+    /** A dialer that multiplexes requests (a {@link MarketWire}) answers them itself. */
+    request?: MarketWire['request']
+  }
 
-/** Sends one request and reads one reply on a fresh stream. */
-export async function request(
+/** Sends one request and reads its reply: over the dialer's channel if it has one, else a fresh stream. */
+export function request(
   dialer: Dialer,
   peer: PeerId,
   protocol: string,
@@ -32,16 +65,32 @@ export async function request(
   maxReplyBytes: number,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
+  if (dialer.request != null) return dialer.request(peer, protocol, body, maxReplyBytes, signal)
+  return requestOnStream(dialer, peer, protocol, body, maxReplyBytes, signal)
+}
+
+async function openStream(dialer: Dialer, peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
   // a direct connection when there is one; a relayed one (a home behind NAT) will do.
-  // negotiateFully: false sends the protocol id with the request in one message instead of
-  // waiting a round trip for the remote to accept it first (a wrong protocol fails the read)
+  // negotiateFully: false sends the protocol id with the first message instead of waiting a
+  // round trip for the remote to accept it (a protocol the remote lacks fails the first read)
+  const options = { signal, runOnLimitedConnection: true, negotiateFully: false }
   const conns = dialer.getConnections?.(peer).filter((c) => c.status === 'open') ?? []
   const open = conns.find((c) => c.limits == null) ?? conns[0]
-  const opts = { signal, runOnLimitedConnection: true, negotiateFully: false }
-  const stream =
-    open == null
-      ? await dialer.dialProtocol(peer, protocol, opts)
-      : await open.newStream(protocol, opts).catch(() => dialer.dialProtocol(peer, protocol, opts))
+  return open == null
+    ? dialer.dialProtocol(peer, protocol, options)
+    : open.newStream(protocol, options).catch(() => dialer.dialProtocol(peer, protocol, options))
+}
+
+/** One request and its reply on a stream of their own. */
+export async function requestOnStream(
+  dialer: Dialer,
+  peer: PeerId,
+  protocol: string,
+  body: Uint8Array,
+  maxReplyBytes: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const stream = await openStream(dialer, peer, protocol, signal)
   try {
     const lp = lpStream(stream, { maxDataLength: maxReplyBytes })
     await lp.write(body, { signal })
@@ -54,11 +103,18 @@ export async function request(
   }
 }
 
-/** A handler that reads one bounded request and answers with the bytes `respond` returns. */
+/** What answers one kind of request: bounded, with a deadline. */
+export interface Responder {
+  maxRequestBytes: number
+  timeoutMs: number
+  respond: (body: Uint8Array, connection: Connection, signal: AbortSignal) => Promise<Uint8Array>
+}
+
+/** A per-stream handler that reads one bounded request and answers with the bytes `respond` returns. */
 export function responder(
   maxRequestBytes: number,
   timeoutMs: number,
-  respond: (body: Uint8Array, connection: Connection, signal: AbortSignal) => Promise<Uint8Array>,
+  respond: Responder['respond'],
   onError: (err: Error) => void,
 ): (stream: Stream, connection: Connection) => Promise<void> {
   return async (stream, connection) => {
@@ -72,6 +128,295 @@ export function responder(
     } catch (err) {
       onError(err as Error)
       stream.abort(err as Error)
+    }
+  }
+}
+
+function frame(kind: number, id: number, method: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + body.byteLength)
+  const view = new DataView(out.buffer)
+  out[0] = kind
+  view.setUint32(1, id)
+  out[5] = method
+  out.set(body, HEADER_BYTES)
+  return out
+}
+
+interface Frame {
+  kind: number
+  id: number
+  method: number
+  body: Uint8Array
+}
+
+function parse(bytes: Uint8Array): Frame {
+  if (bytes.byteLength < HEADER_BYTES) throw new MarketChannelError('channel frame shorter than its header')
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return { kind: bytes[0], id: view.getUint32(1), method: bytes[5], body: bytes.subarray(HEADER_BYTES) }
+}
+
+/**
+ * The channel handler: answers requests as they come, several at once (at most
+ * MAX_CHANNEL_REQUESTS), each bounded by its method's size and deadline. A malformed frame
+ * closes the channel; a request that fails is answered with an error frame.
+ */
+export function channelResponder(
+  responders: Partial<Record<(typeof METHODS)[number], Responder>>,
+  onError: (err: Error) => void,
+  /** Aborting it ends every channel this handler serves (the market stopped). */
+  signal: AbortSignal,
+): (stream: Stream, connection: Connection) => Promise<void> {
+  const byMethod = METHODS.map((p) => responders[p])
+  const maxRequest = Math.max(...byMethod.map((r) => r?.maxRequestBytes ?? 0))
+  return async (stream, connection) => {
+    const stop = (): void => stream.abort(new MarketChannelError('the market stopped'))
+    if (signal.aborted) return stop()
+    signal.addEventListener('abort', stop, { once: true })
+    stream.addEventListener('close', () => signal.removeEventListener('abort', stop), { once: true })
+    const lp = lpStream(stream, { maxDataLength: maxRequest + HEADER_BYTES })
+    let inflight = 0
+    const answer = (id: number, method: number, kind: number, body: Uint8Array): void => {
+      lp.write(frame(kind, id, method, body)).catch((err: Error) => stream.abort(err))
+    }
+    const refuse = (id: number, method: number, reason: string): void =>
+      answer(id, method, KIND_ERROR, new TextEncoder().encode(reason.slice(0, MAX_REASON_BYTES)))
+    try {
+      for (;;) {
+        const f = parse((await lp.read()).subarray())
+        const r = byMethod[f.method]
+        if (f.kind !== KIND_REQUEST || r == null) throw new MarketChannelError('malformed channel request')
+        if (f.body.byteLength > r.maxRequestBytes) {
+          refuse(f.id, f.method, `request over ${r.maxRequestBytes} bytes`)
+          continue
+        }
+        if (inflight >= MAX_CHANNEL_REQUESTS) {
+          refuse(f.id, f.method, 'too many requests in flight')
+          continue
+        }
+        inflight++
+        // copied: the read buffer is reused for the next frame
+        const body = f.body.slice()
+        r.respond(body, connection, AbortSignal.timeout(r.timeoutMs)).then(
+          (reply) => {
+            inflight--
+            answer(f.id, f.method, KIND_REPLY, reply)
+          },
+          (err: Error) => {
+            inflight--
+            onError(err)
+            refuse(f.id, f.method, err.message)
+          },
+        )
+      }
+    } catch (err) {
+      if ((err as Error).name !== 'UnexpectedEOFError') onError(err as Error)
+      stream.abort(err as Error)
+    }
+  }
+}
+
+interface Pending {
+  resolve: (reply: Uint8Array) => void
+  reject: (err: Error) => void
+  maxReplyBytes: number
+  /** Replays the request on a stream of its own if the channel turns out unsupported. */
+  fallback: () => void
+}
+
+/** One requester-side channel to a peer: a stream, the requests awaiting replies, a read loop. */
+class Channel {
+  readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private answered = false
+  private failed = false
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly lp: LengthPrefixedStream,
+    private readonly onClosed: (channel: Channel, unsupported: boolean) => void,
+  ) {
+    void this.readLoop()
+  }
+
+  get open(): boolean {
+    return !this.failed && this.stream.status === 'open'
+  }
+
+  send(method: number, body: Uint8Array, pending: Pending, signal: AbortSignal): void {
+    if (this.pending.size >= MAX_CHANNEL_REQUESTS) {
+      pending.reject(new MarketChannelError('too many requests in flight to this peer'))
+      return
+    }
+    if (signal.aborted) {
+      pending.reject(signal.reason as Error)
+      return
+    }
+    const id = this.nextId
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
+    const onAbort = (): void => {
+      if (this.pending.delete(id)) pending.reject(signal.reason as Error)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const done = (): void => signal.removeEventListener('abort', onAbort)
+    this.pending.set(id, {
+      maxReplyBytes: pending.maxReplyBytes,
+      resolve: (r) => {
+        done()
+        pending.resolve(r)
+      },
+      reject: (e) => {
+        done()
+        pending.reject(e)
+      },
+      fallback: () => {
+        done()
+        pending.fallback()
+      },
+    })
+    this.lp.write(frame(KIND_REQUEST, id, method, body)).catch((err: Error) => this.fail(err))
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const f = parse((await this.lp.read()).subarray())
+        this.answered = true
+        const p = this.pending.get(f.id)
+        if (p == null) continue // abandoned (aborted) request
+        this.pending.delete(f.id)
+        if (f.kind === KIND_REPLY) {
+          if (f.body.byteLength > p.maxReplyBytes)
+            p.reject(new MarketChannelError(`reply over ${p.maxReplyBytes} bytes`))
+          else p.resolve(f.body.slice())
+        } else if (f.kind === KIND_ERROR) {
+          p.reject(
+            new MarketChannelError(`the peer refused the request: ${new TextDecoder().decode(f.body)}`),
+          )
+        } else throw new MarketChannelError('malformed channel reply')
+      }
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  /**
+   * Ends the channel: requests not yet answered fail, or, when the peer does not speak the
+   * channel (an older plusone), are asked again on a stream each.
+   */
+  fail(err: Error): void {
+    if (this.failed) return
+    this.failed = true
+    this.stream.abort(err)
+    const unsupported = !this.answered && err.name === 'UnsupportedProtocolError'
+    this.onClosed(this, unsupported)
+    for (const p of this.pending.values()) {
+      if (unsupported) p.fallback()
+      else p.reject(err)
+    }
+    this.pending.clear()
+  }
+}
+
+/**
+ * The requester side of the market channel, one per node: a channel per peer, opened on first
+ * use and reopened after it breaks. Pass it where a {@link Dialer} is expected and
+ * {@link request} uses it.
+ */
+export class MarketWire implements Dialer {
+  private readonly channels = new Map<string, Channel | Promise<Channel>>()
+  /** Peers that do not speak the channel, until when. */
+  private readonly legacy = new Map<string, number>()
+  private stopped = false
+
+  constructor(
+    private readonly dialer: Dialer,
+    private readonly log?: Logger,
+  ) {}
+
+  get dialProtocol(): Libp2p['dialProtocol'] {
+    return this.dialer.dialProtocol.bind(this.dialer)
+  }
+
+  get getConnections(): Libp2p['getConnections'] | undefined {
+    return this.dialer.getConnections?.bind(this.dialer)
+  }
+
+  request = (
+    peer: PeerId,
+    protocol: string,
+    body: Uint8Array,
+    maxReplyBytes: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array> => {
+    const method = METHODS.indexOf(protocol as (typeof METHODS)[number])
+    const key = peer.toString()
+    const perStream = (): Promise<Uint8Array> =>
+      requestOnStream(this.dialer, peer, protocol, body, maxReplyBytes, signal)
+    if (method < 0 || this.stopped || (this.legacy.get(key) ?? 0) > Date.now()) return perStream()
+    signal.throwIfAborted()
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const fallback = (): void => {
+        perStream().then(resolve, reject)
+      }
+      this.channel(peer).then(
+        (ch) => ch.send(method, body, { resolve, reject, maxReplyBytes, fallback }, signal),
+        (err: Error) => {
+          this.log?.('opening a market channel to %p failed: %s', peer, err.message)
+          fallback()
+        },
+      )
+    })
+  }
+
+  /** Uses channels again after {@link stop}. */
+  start(): void {
+    this.stopped = false
+  }
+
+  /** Closes every channel; later requests use one stream each until {@link start}. */
+  stop(): void {
+    this.stopped = true
+    for (const c of this.channels.values()) {
+      if (c instanceof Channel) c.fail(new MarketChannelError('the market stopped'))
+    }
+    this.channels.clear()
+  }
+
+  private channel(peer: PeerId): Promise<Channel> {
+    const key = peer.toString()
+    const found = this.channels.get(key)
+    if (found instanceof Channel && found.open) return Promise.resolve(found)
+    if (found instanceof Promise) return found
+    const opening = openStream(
+      this.dialer,
+      peer,
+      CHANNEL_PROTOCOL,
+      AbortSignal.timeout(CHANNEL_OPEN_TIMEOUT_MS),
+    ).then(
+      (stream) => {
+        const lp = lpStream(stream, { maxDataLength: MAX_REPLY_BYTES + HEADER_BYTES })
+        const channel = new Channel(stream, lp, (closed, unsupported) => {
+          if (this.channels.get(key) === closed) this.channels.delete(key)
+          if (unsupported) this.markLegacy(key)
+        })
+        if (this.stopped) channel.fail(new MarketChannelError('the market stopped'))
+        else this.channels.set(key, channel)
+        return channel
+      },
+      (err: Error) => {
+        if (this.channels.get(key) === opening) this.channels.delete(key)
+        throw err
+      },
+    )
+    this.channels.set(key, opening)
+    return opening
+  }
+
+  private markLegacy(key: string): void {
+    this.legacy.set(key, Date.now() + LEGACY_RETRY_MS)
+    if (this.legacy.size > MAX_LEGACY_PEERS) {
+      const oldest = this.legacy.keys().next().value
+      if (oldest !== undefined) this.legacy.delete(oldest)
     }
   }
 }

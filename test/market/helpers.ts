@@ -159,7 +159,8 @@ async function stopAll(nodes: MeshNode[], dir: string): Promise<void> {
       await n.store.close()
     }),
   )
-  await rm(dir, { recursive: true, force: true })
+  // a blob write still finishing can refill a directory while it is removed: retry
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 }
 
 /** Resolves when `check()` holds, re-checking whenever one of `sources` fires; rejects on `signal`. */
