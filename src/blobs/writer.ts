@@ -4,13 +4,20 @@ import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './
 
 /** Bytes queued for the disk before `write()` makes the producer wait. */
 export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/**
+ * Written bytes after which the writer asks the disk to flush them (`fdatasync`) in the
+ * background while more arrive, so `commit`'s fsync only waits for the tail instead of the
+ * whole blob: the flush overlaps the transfer instead of following it.
+ */
+export const WRITER_FLUSH_EVERY_BYTES = 8 * 1024 * 1024
 /** Buffers per `writev` call (Linux IOV_MAX is 1024). */
 const MAX_IOVECS = 1024
 
 /**
- * A blob being written: bytes go to a temp file and are hashed as they arrive; `commit`
- * checks the hash, fsyncs and renames the file into place, so a reader never sees a partial
- * blob. Until `commit` resolves, nothing is visible under a CID.
+ * A blob being written: bytes are hashed and go to a temp file as they arrive, and every
+ * WRITER_FLUSH_EVERY_BYTES are flushed to disk in the background; `commit` checks the hash,
+ * fsyncs the rest and renames the file into place, so a reader never sees a partial blob.
+ * Until `commit` resolves, nothing is visible under a CID.
  */
 export interface BlobWriter {
   /** Bytes accepted so far. */
@@ -53,6 +60,8 @@ export class FileBlobWriter implements BlobWriter {
   private position = 0
   private accepted = 0
   private inflight: Promise<void> | undefined
+  private flushing: Promise<void> | undefined
+  private unflushed = 0
   private failure: Error | undefined
   private done = false
   private waiters: Array<() => void> = []
@@ -97,6 +106,8 @@ export class FileBlobWriter implements BlobWriter {
     if (this.done) throw new Error('blob writer is finished')
     try {
       await this.flush()
+      await this.flushing
+      if (this.failure != null) throw this.failure
       const cid = this.hasher.digest()
       if (expected != null && !cid.equals(expected)) {
         throw new BlobHashMismatchError(`bytes hash to ${cid}, expected ${expected}`)
@@ -118,6 +129,7 @@ export class FileBlobWriter implements BlobWriter {
     this.failure ??= new Error('blob writer aborted')
     this.wake()
     if (this.inflight != null) await this.inflight.catch(() => {})
+    if (this.flushing != null) await this.flushing.catch(() => {})
     if (first) await this.file.close().catch(() => {})
     await this.target.unlink(this.tempPath).catch(() => {})
   }
@@ -140,12 +152,30 @@ export class FileBlobWriter implements BlobWriter {
     this.inflight = this.writeAll(batch, bytes).then(
       () => {
         this.inflight = undefined
+        this.unflushed += bytes
+        this.flushBehind()
         this.wake()
         this.pump()
       },
       (err: unknown) => {
         this.inflight = undefined
         this.failure = mapFsError(err)
+        this.wake()
+      },
+    )
+  }
+
+  /** Starts a background fdatasync once enough bytes are written (one at a time). */
+  private flushBehind(): void {
+    if (this.flushing != null || this.unflushed < WRITER_FLUSH_EVERY_BYTES || this.done) return
+    this.unflushed = 0
+    this.flushing = this.file.datasync().then(
+      () => {
+        this.flushing = undefined
+      },
+      (err: unknown) => {
+        this.flushing = undefined
+        this.failure ??= mapFsError(err)
         this.wake()
       },
     )
