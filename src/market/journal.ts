@@ -13,7 +13,7 @@
  *                                 submitter settles it at the executor's bid, not its max price
  * - `settled:<taskId>`            the task's receipts are all stored (a restart settles the others)
  */
-import type { Sublevel } from '../store/index.js'
+import { GroupCommit, type Sublevel } from '../store/index.js'
 import type { QuorumEvent, QuorumInit } from '../verification/index.js'
 import type { TaskState } from './types.js'
 
@@ -58,33 +58,42 @@ const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v))
 const parse = <T>(b: Uint8Array): T => JSON.parse(dec.decode(b)) as T
 
 export class Journal {
-  constructor(private readonly db: Sublevel) {}
+  /** Writes from many tasks at once share one level batch (see GroupCommit). */
+  private readonly writes: GroupCommit
+
+  constructor(private readonly db: Sublevel) {
+    this.writes = new GroupCommit(db)
+  }
+
+  private put(key: string, value: Uint8Array): Promise<void> {
+    return this.writes.write({ type: 'put', key, value })
+  }
 
   async putJob(job: JobRecord, tasks: TaskRecord[]): Promise<void> {
-    await this.db.batch([
+    await this.writes.write(
       { type: 'put', key: `job:${job.jobId}`, value: json(job) },
       ...tasks.map((t) => ({ type: 'put' as const, key: `task:${t.taskId}`, value: json(t) })),
-    ])
+    )
   }
 
   async updateJob(job: JobRecord): Promise<void> {
-    await this.db.put(`job:${job.jobId}`, json(job))
+    await this.put(`job:${job.jobId}`, json(job))
   }
 
   async putTask(task: TaskRecord): Promise<void> {
-    await this.db.put(`task:${task.taskId}`, json(task))
+    await this.put(`task:${task.taskId}`, json(task))
   }
 
   async appendEvent(taskId: string, seq: number, event: QuorumEvent): Promise<void> {
-    await this.db.put(`ev:${taskId}:${String(seq).padStart(8, '0')}`, json(event))
+    await this.put(`ev:${taskId}:${String(seq).padStart(8, '0')}`, json(event))
   }
 
   async putClaim(taskId: string, peer: string, signed: Uint8Array): Promise<void> {
-    await this.db.put(`claim:${taskId}:${peer}`, signed)
+    await this.put(`claim:${taskId}:${peer}`, signed)
   }
 
   async putRun(peer: string, run: number): Promise<void> {
-    await this.db.put(`run:${peer}`, json(run))
+    await this.put(`run:${peer}`, json(run))
   }
 
   /** Every executor's run of verified results (adaptive replication). */
@@ -97,7 +106,7 @@ export class Journal {
 
   /** Journal an award's terms; call before the `awarded` event is appended. */
   async putAward(taskId: string, award: AwardRecord): Promise<void> {
-    await this.db.put(`award:${taskId}:${award.peer}`, json(award))
+    await this.put(`award:${taskId}:${award.peer}`, json(award))
   }
 
   async awards(taskId: string): Promise<AwardRecord[]> {
@@ -109,7 +118,7 @@ export class Journal {
 
   /** The task's receipts are stored: a restart need not settle it again. */
   async markSettled(taskId: string): Promise<void> {
-    await this.db.put(`settled:${taskId}`, json(true))
+    await this.put(`settled:${taskId}`, json(true))
   }
 
   async settledTasks(): Promise<Set<string>> {

@@ -67,3 +67,45 @@ export async function openStore(path: string): Promise<Store> {
     close: () => db.close(),
   }
 }
+
+/** One write of a {@link GroupCommit}. */
+export type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+
+/**
+ * Group commit: writes issued while a batch is being written wait and go out together as the
+ * next batch, so N concurrent writers cost one `batch()` call instead of N `put()`s. Every
+ * caller still resolves only once its own write is in the database (journal-before-act holds),
+ * and writes keep their order.
+ */
+export class GroupCommit {
+  private queue: Array<{ ops: BatchOp[]; resolve: () => void; reject: (err: Error) => void }> = []
+  private writing = false
+
+  constructor(private readonly db: { batch(ops: BatchOp[]): Promise<void> }) {}
+
+  /** Resolves once `ops` are written (in one batch with whatever else was waiting). */
+  write(...ops: BatchOp[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject })
+      if (!this.writing) void this.drain()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue
+        this.queue = []
+        try {
+          await this.db.batch(group.flatMap((g) => g.ops))
+          for (const g of group) g.resolve()
+        } catch (err) {
+          for (const g of group) g.reject(err as Error)
+        }
+      }
+    } finally {
+      this.writing = false
+    }
+  }
+}
