@@ -1,34 +1,13 @@
-/**
- * Noise XX handshake CPU: the stock crypto of @chainsafe/libp2p-noise (the same code as
- * @libp2p/noise) beside ours (src/node/noise-crypto.ts), in one run, over in-memory connection
- * pairs so only the handshake is measured (both sides' CPU: initiator + responder).
- *
- *   npm run build && node --import ./dist/src/polyfill.js dist/bench/noise.js [handshakes] [rounds]
- *
- * Rounds alternate default and ours so both see the same machine; the median round is printed.
- * Goal (issue 12): ours ≤ 0.5× the default.
- */
-import { type ICryptoInterface, noise } from '@chainsafe/libp2p-noise'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { ConnectionEncrypter, PrivateKey } from '@libp2p/interface'
-import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddrConnectionPair } from '@libp2p/utils'
 import { cachingNoiseCrypto } from '../src/node/index.js'
+import { encrypter } from '../test/node/noise-helpers.js'
 
 const HANDSHAKES = Number(process.argv[2] ?? 300)
 const ROUNDS = Number(process.argv[3] ?? 7)
-
-function encrypter(privateKey: PrivateKey, crypto: ICryptoInterface): ConnectionEncrypter {
-  return noise({ crypto })({
-    peerId: peerIdFromPrivateKey(privateKey),
-    privateKey,
-    logger: defaultLogger(),
-    // biome-ignore lint/suspicious/noExplicitAny: no stream muxer is negotiated here
-    upgrader: { getStreamMuxers: () => new Map() } as any,
-  })
-}
 
 interface Side {
   key: PrivateKey

@@ -1,29 +1,18 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { type ICryptoInterface, noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
+import { type ICryptoInterface, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { ConnectionEncrypter, PrivateKey } from '@libp2p/interface'
-import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddrConnectionPair } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { cachingNoiseCrypto } from '../../src/node/index.js'
+import { encrypter } from './noise-helpers.js'
 
 type Chunks = Parameters<ICryptoInterface['generateX25519SharedKey']>[1]
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
-
-function encrypter(privateKey: PrivateKey, crypto: ICryptoInterface): ConnectionEncrypter {
-  return noise({ crypto })({
-    peerId: peerIdFromPrivateKey(privateKey),
-    privateKey,
-    logger: defaultLogger(),
-    // biome-ignore lint/suspicious/noExplicitAny: no stream muxer is negotiated in these tests
-    upgrader: { getStreamMuxers: () => new Map() } as any,
-  })
-}
 
 describe('the caching noise crypto', () => {
   it('computes the same X25519 shared secrets as the stock crypto, for fresh and reused keys', () => {
