@@ -175,8 +175,17 @@ export function channelResponder(
     stream.addEventListener('close', () => signal.removeEventListener('abort', stop), { once: true })
     const lp = lpStream(stream, { maxDataLength: maxRequest + HEADER_BYTES })
     let inflight = 0
+    // replies not yet taken by the transport: a peer that asks without reading is cut off
+    let unsent = 0
     const answer = (id: number, method: number, kind: number, body: Uint8Array): void => {
-      lp.write(frame(kind, id, method, body)).catch((err: Error) => stream.abort(err))
+      if (++unsent > 2 * MAX_CHANNEL_REQUESTS) {
+        stream.abort(new MarketChannelError('the peer does not read its replies'))
+        return
+      }
+      lp.write(frame(kind, id, method, body)).then(
+        () => unsent--,
+        (err: Error) => stream.abort(err),
+      )
     }
     const refuse = (id: number, method: number, reason: string): void =>
       answer(id, method, KIND_ERROR, new TextEncoder().encode(reason.slice(0, MAX_REASON_BYTES)))
@@ -194,7 +203,7 @@ export function channelResponder(
           continue
         }
         inflight++
-        // copied: the read buffer is reused for the next frame
+        // copied: keep only the body, not the whole received buffer it may be a view of
         const body = f.body.slice()
         r.respond(body, connection, AbortSignal.timeout(r.timeoutMs)).then(
           (reply) => {
