@@ -67,6 +67,9 @@ export class PeerUnreachableError extends Error {
   constructor(message: string) {
     super(message)
     this.name = 'PeerUnreachableError'
+  }
+}
+
 /** A market channel request failed: the peer refused it, sent a malformed frame, or the channel broke. */
 export class MarketChannelError extends Error {
   static name = 'MarketChannelError'
