@@ -69,7 +69,12 @@ export function request(
   return requestOnStream(dialer, peer, protocol, body, maxReplyBytes, signal)
 }
 
-async function openStream(dialer: Dialer, peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+async function openStream(
+  dialer: Dialer,
+  peer: PeerId,
+  protocol: string,
+  signal: AbortSignal,
+): Promise<Stream> {
   // a direct connection when there is one; a relayed one (a home behind NAT) will do.
   // negotiateFully: false sends the protocol id with the first message instead of waiting a
   // round trip for the remote to accept it (a protocol the remote lacks fails the first read)
