@@ -41,7 +41,7 @@ const OPTIONS = {
   fault: { type: 'string' },
 } as const
 
-const FAULTS = ['wrong-output', 'collude', 'silent', 'slow'] as const
+const FAULTS = ['wrong-output', 'collude', 'silent', 'slow', 'inflate-fuel'] as const
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -68,7 +68,8 @@ Options:
       --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
                            wrong-output (a wrong answer of its own), collude (the same wrong
                            answer as every other colluder), silent (win awards, never answer),
-                           slow (answer after the deadline)
+                           slow (answer after the deadline), inflate-fuel (claim 9e15 fuel
+                           for every run, to bill more than it used)
       --data-dir D         data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
   options: OPTIONS,

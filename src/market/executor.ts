@@ -12,7 +12,13 @@ import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import type { BlobCid } from '../blobs/index.js'
-import { type ExecutorPolicy, type MarketComponents, type MarketEvent, TASKS_TOPIC } from './types.js'
+import {
+  type ExecutorPolicy,
+  INFLATED_FUEL,
+  type MarketComponents,
+  type MarketEvent,
+  TASKS_TOPIC,
+} from './types.js'
 import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL, request } from './wire.js'
 
 /** Announcements kept waiting for a free slot. */
@@ -245,7 +251,7 @@ export class Executor {
       executor: this.self,
       status: outcome.status,
       code: outcome.code,
-      fuelUsed: Number(outcome.fuelUsed),
+      fuelUsed: fault === 'inflate-fuel' ? INFLATED_FUEL : Number(outcome.fuelUsed),
       outputHash: outputCid.multihash.digest,
       outputCid,
       outputBytes: output.byteLength,

@@ -85,11 +85,14 @@ export { Market, MAX_JOB_TASKS, TICK_MS } from './market.js'
 export { AutoReplication, MAX_TRACKED_EXECUTORS } from './auto.js'
 export {
   AUTO_REPLICAS,
+  agreedFuelOf,
   type Claim,
+  checkClaimAgainstSpec,
   decodeSpec,
   encodeSpec,
   MAX_ANNOUNCEMENT_BYTES,
   MAX_CLAIM_BYTES,
+  payableTerms,
   signAnnouncement,
   signClaim,
   type TaskSpec,
@@ -103,6 +106,7 @@ export {
   type ExecutorPolicy,
   type Fault,
   type GossipMessage,
+  INFLATED_FUEL,
   type JobRequest,
   type JobState,
   type JobView,

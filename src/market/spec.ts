@@ -344,3 +344,51 @@ export async function verifyClaim(bytes: Uint8Array, expectedExecutor: string): 
     fail('outcome hash does not match the claim')
   return claim
 }
+
+/**
+ * Checks a verified claim against the task it claims for: what the executor reports must fit
+ * inside the limits the submitter set. A claim with more fuel than the spec's limit, or more
+ * output than its maximum, cannot come from an honest run (the sandbox stops at the limit and
+ * reports `out_of_fuel` with exactly the limit), so it is invalid: refused, never counted, never
+ * paid.
+ * @throws InvalidClaimError naming the broken limit
+ */
+export function checkClaimAgainstSpec(claim: Claim, spec: TaskSpec): void {
+  if (claim.fuelUsed > spec.fuel)
+    throw new InvalidClaimError(`claimed fuel ${claim.fuelUsed} is above the task's limit of ${spec.fuel}`)
+  if (claim.outputBytes > spec.maxOutputBytes)
+    throw new InvalidClaimError(
+      `claimed output of ${claim.outputBytes} bytes is above the task's limit of ${spec.maxOutputBytes}`,
+    )
+}
+
+/**
+ * The payment rule (SECURITY.md, "what an executor can do"): an executor whose result was accepted
+ * is paid for the fuel the agreeing replicas reported — the quorum's value, which every member
+ * of the winning group signed identically because fuel is part of the outcome hash — and never
+ * more than the submitter offered: the spec's fuel limit at no more than its max price. A single
+ * executor's own figure is never trusted beyond those bounds.
+ *
+ * @param agreedFuel fuel of the accepted result (the same in every claim of the winning group)
+ * @param bidPrice the executor's winning bid, micro-credits per Gfuel
+ */
+export function payableTerms(
+  spec: Pick<TaskSpec, 'fuel' | 'maxPrice'>,
+  agreedFuel: number,
+  bidPrice: number,
+): { fuelUsed: number; price: number } {
+  const fuelUsed = Number.isSafeInteger(agreedFuel) && agreedFuel > 0 ? Math.min(agreedFuel, spec.fuel) : 0
+  const price = Number.isSafeInteger(bidPrice) && bidPrice > 0 ? Math.min(bidPrice, spec.maxPrice) : 0
+  return { fuelUsed, price }
+}
+
+/**
+ * The fuel the quorum agreed on: the fuel of the accepted claims when they all report the same
+ * figure (they do: fuel is inside the compared outcome hash), else 0 — nothing is paid on a figure
+ * the replicas did not agree on.
+ */
+export function agreedFuelOf(acceptedClaims: readonly Pick<Claim, 'fuelUsed'>[]): number {
+  if (acceptedClaims.length === 0) return 0
+  const first = acceptedClaims[0].fuelUsed
+  return acceptedClaims.every((c) => c.fuelUsed === first) ? first : 0
+}

@@ -20,7 +20,17 @@ import type { AutoReplication } from './auto.js'
 import { InvalidClaimError } from './errors.js'
 import { explainSupply, explainWaiting, formatSeconds } from './explain.js'
 import type { Journal, TaskRecord } from './journal.js'
-import { AUTO_REPLICAS, ab, type Claim, signAnnouncement, type TaskSpec, verifyClaim } from './spec.js'
+import {
+  AUTO_REPLICAS,
+  ab,
+  agreedFuelOf,
+  type Claim,
+  checkClaimAgainstSpec,
+  payableTerms,
+  signAnnouncement,
+  type TaskSpec,
+  verifyClaim,
+} from './spec.js'
 import { INLINE_INPUT_BYTES } from './wire.js'
 import {
   type MarketComponents,
@@ -239,6 +249,9 @@ export class Submitter {
    */
   private async settle(live: LiveTask, verdicts: readonly ExecutorVerdict[]): Promise<void> {
     const id = live.record.taskId
+    // the quorum's fuel, bounded by the spec (spec.ts payableTerms), never one executor's figure
+    const accepted = verdicts.filter((v) => v.verdict === 'accepted').map((v) => live.claims.get(v.peer))
+    const agreed = agreedFuelOf(accepted.filter((c): c is Claim => c != null))
     try {
       await this.settings.onSettled?.({
         taskId: id,
@@ -246,8 +259,11 @@ export class Submitter {
         executors: verdicts.map((v) => ({
           peer: v.peer,
           verdict: v.verdict,
-          fuelUsed: live.claims.get(v.peer)?.fuelUsed ?? 0,
-          price: live.awardees.find((a) => a.peer === v.peer)?.price ?? live.spec.maxPrice,
+          ...payableTerms(
+            live.spec,
+            v.verdict === 'accepted' ? agreed : 0,
+            live.awardees.find((a) => a.peer === v.peer)?.price ?? live.spec.maxPrice,
+          ),
         })),
       })
       await this.journal.markSettled(id)
@@ -424,6 +440,8 @@ export class Submitter {
     let claim: Claim
     try {
       claim = await verifyClaim(body, peer)
+      const known = this.live.get(claim.taskId)
+      if (known != null) checkClaimAgainstSpec(claim, known.spec)
     } catch (err) {
       if (err instanceof InvalidClaimError) return ClaimAck.encode({ ok: false, reason: err.message })
       throw err

@@ -58,8 +58,14 @@ export interface MarketComponents {
   logger: ComponentLogger
 }
 
-/** Testing aid (issue 6): how a faulty executor misbehaves. */
-export type Fault = 'wrong-output' | 'collude' | 'silent' | 'slow'
+/**
+ * Testing aid (issues 6 and 11): how a faulty executor misbehaves. `inflate-fuel` claims
+ * {@link INFLATED_FUEL} fuel for every run, whatever the task used, to bill more than it did.
+ */
+export type Fault = 'wrong-output' | 'collude' | 'silent' | 'slow' | 'inflate-fuel'
+
+/** The fuel an `inflate-fuel` executor claims (the figure of issue 11's attack). */
+export const INFLATED_FUEL = 9_000_000_000_000_000
 
 /** What this node offers as an executor. */
 export interface ExecutorPolicy {
