@@ -45,6 +45,12 @@ export interface Config {
   idleOnly: boolean
   /** How far into debt a submitter may go before this node declines its tasks. @default 100 */
   creditLimit: number
+  /**
+   * Public mesh: debt allowed to a submitter that has earned nothing here yet (a new identity);
+   * it grows by what the submitter earns, up to `creditLimit`. In a private swarm the swarm key
+   * admits members and they get the whole `creditLimit`. @default 10
+   */
+  newCredit: number
 }
 
 export function defaultConfig(): Config {
@@ -60,6 +66,7 @@ export function defaultConfig(): Config {
     maxTasks: cpus,
     idleOnly: false,
     creditLimit: 100,
+    newCredit: 10,
   }
 }
 
@@ -97,6 +104,7 @@ export function validateConfig(c: Config, source: string): Config {
   check(Number.isInteger(c.maxTasks) && c.maxTasks >= 0, `${source}: "maxTasks" must be a whole number ≥ 0`)
   check(typeof c.idleOnly === 'boolean', `${source}: "idleOnly" must be true or false`)
   check(Number.isFinite(c.creditLimit) && c.creditLimit >= 0, `${source}: "creditLimit" must be a number ≥ 0`)
+  check(Number.isFinite(c.newCredit) && c.newCredit >= 0, `${source}: "newCredit" must be a number ≥ 0`)
   check(
     c.swarmKeyFile == null || typeof c.swarmKeyFile === 'string',
     `${source}: "swarmKeyFile" must be a path`,

@@ -38,6 +38,7 @@ const OPTIONS = {
   'max-tasks': { type: 'string' },
   'idle-only': { type: 'boolean' },
   'credit-limit': { type: 'string' },
+  'new-credit': { type: 'string' },
   fault: { type: 'string' },
 } as const
 
@@ -65,6 +66,9 @@ Options:
       --max-tasks N        tasks at once (default: --cpus)
       --idle-only          pause bidding while this machine is busy
       --credit-limit C     decline submitters more than C credits in debt (default 100)
+      --new-credit C       public mesh: debt allowed to a submitter that has earned nothing
+                           here yet; it grows by what it earns, up to --credit-limit (default
+                           10; in a private swarm members get the whole --credit-limit)
       --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
                            wrong-output (a wrong answer of its own), collude (the same wrong
                            answer as every other colluder), silent (win awards, never answer),
@@ -95,6 +99,7 @@ Options:
           file.maxTasks,
         idleOnly: values['idle-only'] === true || file.idleOnly,
         creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
+        newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
       },
       'flags',
     )

@@ -167,7 +167,10 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     capacity.start()
     stops.push(() => capacity.stop())
 
-    const ledger = await Ledger.open({ store: levelLedgerStore(store.sublevel('ledger')) })
+    const ledger = await Ledger.open({
+      store: levelLedgerStore(store.sublevel('ledger')),
+      self: node.peerId.toString(),
+    })
     const settlement = new SettlementService({
       privateKey: init.privateKey,
       pubsub: node.services.pubsub,
@@ -177,6 +180,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     settlement.start()
     stops.push(() => settlement.stop())
     const creditLimit = BigInt(toMicroCredits(config.creditLimit))
+    // in a private swarm the swarm key admits members, so a new member gets the whole limit
+    const newCredit = BigInt(toMicroCredits(init.swarmKey == null ? config.newCredit : config.creditLimit))
 
     const market = new Market(
       {
@@ -193,11 +198,11 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         logger,
       },
       {
-        // reputation first, then price and latency
+        // reputation from this node's own verified observations first, then price and latency
         rankBids: (bids) =>
           [...bids].sort(
             (a, b) =>
-              ledger.reputation(b.peer).score - ledger.reputation(a.peer).score ||
+              ledger.observedReputation(b.peer).score - ledger.observedReputation(a.peer).score ||
               a.price - b.price ||
               a.latencyMs - b.latencyMs,
           ),
@@ -224,7 +229,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         ...init.market,
         executor: {
           admit: (submitter) => {
-            if (!ledger.canAfford(submitter, creditLimit)) return 'the submitter is over our credit limit'
+            if (!ledger.canAfford(submitter, creditLimit, 0n, newCredit))
+              return 'the submitter is over our credit limit'
             if (config.idleOnly && machineBusy(config.cpus)) return 'this machine is busy (idle-only)'
             return undefined
           },

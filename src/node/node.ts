@@ -3,6 +3,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { createTopicScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -24,6 +25,27 @@ const INBOUND_CONNECTIONS_PER_SECOND = 100
 const LOOPBACK_IPS = ['127.0.0.1', '::1']
 /** Concurrent ping streams per connection and direction (libp2p's default is one out, two in). */
 const PING_STREAMS_PER_CONNECTION = 4
+/**
+ * Score of each invalid message (one a topic validator rejects: forged, malformed) squared, per
+ * topic: three invalid messages take a peer below gossipsub's graylist threshold (−80), so its
+ * messages are then ignored until the penalty decays (halving every decay interval). Only this
+ * counter is scored: delivery-rate penalties would punish peers of a quiet topic.
+ */
+const INVALID_MESSAGE_WEIGHT = -10
+const INVALID_MESSAGE_DECAY = 0.5
+
+/** Topic score parameters that penalise invalid messages and nothing else. */
+function invalidOnlyScore(): Partial<TopicScoreParams> {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
+    invalidMessageDeliveriesDecay: INVALID_MESSAGE_DECAY,
+  }
+}
 
 export type NodeServices = {
   identify: Identify
@@ -214,6 +236,10 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
           // share a NAT address, so neither is penalised
           IPColocationFactorWhitelist: new Set(LOOPBACK_IPS),
           ...(init.swarmKey == null ? {} : { IPColocationFactorWeight: 0 }),
+          // topic validators (market, settlement) reject forged and malformed messages: penalise them
+          topics: Object.fromEntries(
+            (init.topics ?? []).map((t) => [t, createTopicScoreParams(invalidOnlyScore())]),
+          ),
         },
       }),
     },

@@ -2,8 +2,14 @@
  * Shared pieces of the hostile-peer suite (issue 11): an attacker is a plain libp2p node (or a
  * daemon with a `--fault`) that speaks the wire protocols directly, never through the market.
  */
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Daemon } from '../../src/daemon/index.js'
 import { FUEL_PER_GFUEL, type VerifiedReceipt } from '../../src/ledger/index.js'
+import { createNode, type PlusoneNode } from '../../src/node/index.js'
+import { waitFor } from '../market/helpers.js'
 
 export const idOf = (d: Daemon): string => d.node.peerId.toString()
 
@@ -19,4 +25,50 @@ export async function receiptsOf(d: Daemon): Promise<VerifiedReceipt[]> {
 /** The most a submitter offered for one task: its fuel limit at its max price, in micro-credits. */
 export function offered(fuel: number, maxPrice: number): bigint {
   return (BigInt(fuel) * BigInt(maxPrice)) / FUEL_PER_GFUEL
+}
+
+/** Total size of the files under `dir`, in bytes (what a node keeps on disk). */
+export async function diskBytes(dir: string): Promise<number> {
+  let total = 0
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size
+  }
+  return total
+}
+
+/**
+ * An attacker: a bare plusone libp2p node (gossipsub, DHT, the wire protocols; no market, no
+ * ledger) dialled to `targets`, subscribed to `topics`, resolved once every target sees it
+ * subscribed to each of them.
+ */
+export async function attacker(
+  targets: Daemon[],
+  topics: string[],
+  privateKey?: PrivateKey,
+): Promise<PlusoneNode> {
+  const node = await createNode({
+    privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    topics,
+  })
+  for (const t of topics) node.services.pubsub.subscribe(t)
+  const signal = AbortSignal.timeout(20_000)
+  for (const d of targets) await node.dial(d.node.getMultiaddrs()[0], { signal })
+  const me = node.peerId.toString()
+  await Promise.all(
+    targets.map((d) =>
+      waitFor(
+        () => topics.every((t) => d.node.services.pubsub.getSubscribers(t).some((p) => p.toString() === me)),
+        [
+          (fn) => {
+            d.node.services.pubsub.addEventListener('subscription-change', fn)
+            return () => d.node.services.pubsub.removeEventListener('subscription-change', fn)
+          },
+        ],
+        signal,
+      ),
+    ),
+  )
+  return node
 }
