@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../api/server.js'
 import { webHandler } from '../api/web.js'
@@ -9,7 +9,7 @@ import { nodeRoutes } from '../api/routes.js'
 import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
 import { API_TOKEN_FILE } from '../config.js'
 import { startDaemon } from '../daemon/index.js'
-import { acquireLock, parseSwarmKey, readIdentity } from '../node/index.js'
+import { acquireLock, readIdentity, readSwarmKeyFile } from '../node/index.js'
 import {
   CliError,
   type Command,
@@ -108,16 +108,7 @@ Options:
       throw new UsageError(`--fault must be one of ${FAULTS.join(', ')}`)
     }
     const privateKey = await readIdentity(dataDir)
-    let swarmKey: Uint8Array | undefined
-    if (config.swarmKeyFile != null) {
-      let bytes: Uint8Array
-      try {
-        bytes = await readFile(config.swarmKeyFile)
-      } catch (err) {
-        throw new CliError(`cannot read swarm key ${config.swarmKeyFile}: ${(err as Error).message}`)
-      }
-      swarmKey = parseSwarmKey(bytes, config.swarmKeyFile)
-    }
+    const swarmKey = config.swarmKeyFile == null ? undefined : await readSwarmKeyFile(config.swarmKeyFile)
     const [host, portText] = splitHostPort(config.api)
     const lock = await acquireLock(dataDir)
     const say = (line: string): void => {

@@ -21,5 +21,11 @@ export {
   SIMULATION_DHT,
 } from './node.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
-export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
+export {
+  parseSwarmKey,
+  newSwarmKey,
+  readSwarmKeyFile,
+  SwarmKeyError,
+  writeSwarmKeyFile,
+} from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'
