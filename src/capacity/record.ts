@@ -14,6 +14,8 @@ export const MAX_CAPACITY_RECORD_BYTES = 1024
 export const MAX_CAPACITY_TTL_MS = 48 * 60 * 60 * 1000
 const MAX_FEATURES = 32
 const MAX_FEATURE_CHARS = 64
+import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes } from '../network/index.js'
+
 const DOMAIN_TAG = uint8ArrayFromString('plusone/capacity/1\0')
 
 /** What a node offers the mesh, as the rest of the code sees it. */
@@ -44,7 +46,11 @@ export function capacityKey(peerId: string): Uint8Array {
 }
 
 /** Encodes and signs a capacity record with the publisher's key. */
-export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'>): Promise<Uint8Array> {
+export async function signCapacity(
+  key: PrivateKey,
+  cap: Omit<Capacity, 'peerId'>,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<Uint8Array> {
   const record = PbRecord.encode({
     peerId: new Uint8Array(key.publicKey.toMultihash().bytes),
     cores: cap.cores,
@@ -56,7 +62,7 @@ export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'
     maxTasks: cap.maxTasks,
     version: cap.version,
   })
-  const signature = await key.sign(uint8ArrayConcat([DOMAIN_TAG, record]))
+  const signature = await key.sign(signedBytes(DOMAIN_TAG, network, record))
   return SignedCapacityRecord.encode({ record, signature: new Uint8Array(signature) })
 }
 
@@ -73,6 +79,7 @@ export async function verifyCapacity(
   key: Uint8Array,
   value: Uint8Array,
   now = Date.now(),
+  network: NetworkId = PUBLIC_NETWORK,
 ): Promise<Capacity> {
   if (value.byteLength > MAX_CAPACITY_RECORD_BYTES) {
     fail(`record is ${value.byteLength} bytes, over the ${MAX_CAPACITY_RECORD_BYTES}-byte limit`)
@@ -98,8 +105,8 @@ export async function verifyCapacity(
   } catch (err) {
     fail(`malformed record: ${(err as Error).message}`)
   }
-  if (!(await signer.publicKey.verify(uint8ArrayConcat([DOMAIN_TAG, signed.record]), signed.signature))) {
-    fail(`signature is not by ${parts[2]}`)
+  if (!(await signer.publicKey.verify(signedBytes(DOMAIN_TAG, network, signed.record), signed.signature))) {
+    fail(`signature is not by ${parts[2]} in this network (${networkName(network)})`)
   }
   let recordPeer: string
   try {
@@ -131,8 +138,12 @@ export async function verifyCapacity(
 }
 
 /** kad-dht validator for `/plusone-cap/` keys: throws on any record `verifyCapacity` refuses. */
-export async function capacityValidator(key: Uint8Array, value: Uint8Array): Promise<void> {
-  await verifyCapacity(key, value)
+export async function capacityValidator(
+  key: Uint8Array,
+  value: Uint8Array,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<void> {
+  await verifyCapacity(key, value, Date.now(), network)
 }
 
 /** Peers whose highest accepted sequence number a memory validator keeps. */
@@ -146,10 +157,11 @@ export const MAX_REMEMBERED_PEERS = 10_000
  */
 export function capacityValidatorWithMemory(
   maxPeers = MAX_REMEMBERED_PEERS,
+  network: NetworkId = PUBLIC_NETWORK,
 ): (key: Uint8Array, value: Uint8Array) => Promise<void> {
   const highest = new Map<string, number>()
   return async (key, value) => {
-    const cap = await verifyCapacity(key, value)
+    const cap = await verifyCapacity(key, value, Date.now(), network)
     const seen = highest.get(cap.peerId)
     if (seen != null && cap.seq < seen) {
       fail(`sequence ${cap.seq} is older than ${seen}, which this node already accepted`)
@@ -167,13 +179,17 @@ export function capacityValidatorWithMemory(
  * kad-dht selector: the valid record with the highest sequence number wins (ties: the later
  * expiry). Records that do not verify never win.
  */
-export async function capacitySelector(key: Uint8Array, records: Uint8Array[]): Promise<number> {
+export async function capacitySelector(
+  key: Uint8Array,
+  records: Uint8Array[],
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<number> {
   let best = -1
   let bestCap: Capacity | undefined
   for (let i = 0; i < records.length; i++) {
     let cap: Capacity
     try {
-      cap = await verifyCapacity(key, records[i])
+      cap = await verifyCapacity(key, records[i], Date.now(), network)
     } catch {
       continue
     }

@@ -17,6 +17,7 @@ import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/inde
 import { KeepConnected } from '../node/keep-connected.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
 import { DaemonMetrics, libp2pMetrics, storedBlobBytes } from '../metrics/index.js'
+import { type NetworkId, networkOf } from '../network/index.js'
 import { RuntimePool } from '../runtime/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { VERSION } from '../version.js'
@@ -69,6 +70,8 @@ export interface Daemon {
   readonly settlement: SettlementService
   /** Prometheus metrics (`GET /metrics` on the control API). */
   readonly metrics: DaemonMetrics
+  /** The network every signed message of this node names (network/index.ts). */
+  readonly network: NetworkId
   /** Handshakes refused since start (peers with another swarm key, or none). */
   readonly refusedHandshakes: () => number
   stop(): Promise<void>
@@ -114,6 +117,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     const store = await openStore(join(dataDir, 'db'))
     stops.push(() => store.close())
     const blobStore = await BlobStore.open({ dataDir })
+    // every signed message names this network (network/index.ts): nothing replays across networks
+    const network = networkOf(init.swarmKey)
     const runtime = new RuntimePool({ workers: config.cpus })
     runtime.start()
     stops.push(() => runtime.stop())
@@ -152,6 +157,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         dht: node.services.dht,
         logger,
         connectedPeers: () => node.getPeers(),
+        network,
         onPeerConnect: (fn) => {
           node.addEventListener('peer:connect', fn)
           return () => node.removeEventListener('peer:connect', fn)
@@ -170,9 +176,11 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     const ledger = await Ledger.open({
       store: levelLedgerStore(store.sublevel('ledger')),
       self: node.peerId.toString(),
+      network,
     })
     const settlement = new SettlementService({
       privateKey: init.privateKey,
+      network,
       pubsub: node.services.pubsub,
       ledger,
       logger,
@@ -194,6 +202,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         blobs,
         runtime: metrics.instrument(runtime),
         db: store.sublevel('market'),
+        network,
         capacity,
         logger,
       },
@@ -268,6 +277,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       ledger,
       settlement,
       metrics,
+      network,
       refusedHandshakes: () => refused,
       stop: () => {
         stopped ??= stopAll()

@@ -4,6 +4,7 @@
  * (one `put` per receipt), so a crash at any moment loses nothing that was acknowledged and can
  * never count a receipt twice: on `open()` the book is rebuilt from the stored receipts.
  */
+import type { NetworkId } from '../network/index.js'
 import { type Account, Book, type Reputation } from './book.js'
 import { LedgerSchemaError } from './errors.js'
 import { type ExportFormat, formatReceipts } from './export.js'
@@ -49,6 +50,8 @@ export interface LedgerComponents {
   self?: string
   /** Clock for holding strangers' receipts. @default Date.now */
   now?: () => number
+  /** The network receipts are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
 }
 
 const VERDICT_RANK = { rejected: 0, timed_out: 1, accepted: 2 } as const
@@ -74,12 +77,14 @@ export class Ledger {
   readonly #equivocators = new Map<string, number>()
   readonly #peers?: Acquaintances
   readonly #strangers: StrangerReceipts
+  readonly #network?: NetworkId
   #tail: Promise<unknown> = Promise.resolve()
 
   private constructor(components: LedgerComponents) {
     this.#store = components.store
     this.#peers = components.self === undefined ? undefined : new Acquaintances(components.self)
     this.#strangers = new StrangerReceipts(components.now)
+    this.#network = components.network
   }
 
   /**
@@ -112,7 +117,7 @@ export class Ledger {
    * @throws OversizeReceiptError, MalformedReceiptError, ForgedSubmitterError, InvalidSignatureError
    */
   async add(bytes: Uint8Array): Promise<AddResult> {
-    const receipt = await verifyReceipt(bytes)
+    const receipt = await verifyReceipt(bytes, this.#network)
     return this.#exclusive(() => this.#admit(receipt))
   }
 

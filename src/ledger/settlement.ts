@@ -1,6 +1,7 @@
 import { type TopicValidatorFn, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
 import type { Ledger } from './ledger.js'
 import { type ReceiptVerdict, receiptId, signReceipt } from './receipt.js'
@@ -70,6 +71,8 @@ export interface SubscriptionChange {
 
 export interface SettlementComponents {
   privateKey: PrivateKey
+  /** The network receipts are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
   pubsub: ReceiptPubSub
   ledger: Ledger
   logger: ComponentLogger
@@ -226,16 +229,20 @@ export class SettlementService {
       // settling again after a crash: a receipt already signed stands (signing another would be
       // a conflicting receipt for the same task and executor)
       if (await this.components.ledger.has(receiptId(self, taskId, e.peer))) continue
-      const bytes = await signReceipt(this.components.privateKey, {
-        taskId,
-        jobId,
-        executor: e.peer,
-        verdict: e.verdict,
-        fuelUsed: e.fuelUsed,
-        pricePerGfuel: e.pricePerGfuel,
-        timestampMs: now,
-        sequence: this.sequence++,
-      })
+      const bytes = await signReceipt(
+        this.components.privateKey,
+        {
+          taskId,
+          jobId,
+          executor: e.peer,
+          verdict: e.verdict,
+          fuelUsed: e.fuelUsed,
+          pricePerGfuel: e.pricePerGfuel,
+          timestampMs: now,
+          sequence: this.sequence++,
+        },
+        this.components.network,
+      )
       await this.components.ledger.add(bytes)
       this.remember(bytes)
       try {

@@ -345,7 +345,7 @@ export class Executor {
       resultHash: '',
     }
     claim.resultHash = resultHashOf(claim)
-    const signed = await signClaim(this.components.privateKey, claim)
+    const signed = await signClaim(this.components.privateKey, claim, this.components.network)
     if (fault === 'slow') await delayUntil(deadlineAt + 100, signal)
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       try {

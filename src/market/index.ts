@@ -99,6 +99,7 @@ export {
   MAX_CLAIM_BYTES,
   NONCE_BYTES,
   payableTerms,
+  resultHashOf,
   signAnnouncement,
   signClaim,
   type TaskSpec,

@@ -126,7 +126,7 @@ export class Market {
         if (task.status !== 'waiting' && task.status !== 'running' && settled.has(task.taskId)) continue
         const specBytes = Buffer.from(task.spec, 'base64')
         const live = this.submitter.begin(task, decodeSpec(specBytes), new Uint8Array(specBytes))
-        await restoreTask(this.submitter, live, this.journal)
+        await restoreTask(this.submitter, live, this.journal, this.components.network)
       }
     }
     this.ticker = setInterval(() => this.submitter.tick(), TICK_MS)
@@ -170,7 +170,7 @@ export class Market {
     if (msg.type !== 'signed') return reject('unsigned gossip message')
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
     try {
-      a = await verifyAnnouncement(msg.data)
+      a = await verifyAnnouncement(msg.data, Date.now(), this.components.network)
     } catch (err) {
       return reject((err as Error).message)
     }

@@ -7,16 +7,22 @@
 import type { QuorumDecision } from '../verification/index.js'
 import { InvalidClaimError } from './errors.js'
 import type { Journal } from './journal.js'
+import type { NetworkId } from '../network/index.js'
 import { verifyClaim } from './spec.js'
 import type { LiveTask, Submitter } from './submitter.js'
 
-export async function restoreTask(submitter: Submitter, live: LiveTask, journal: Journal): Promise<void> {
+export async function restoreTask(
+  submitter: Submitter,
+  live: LiveTask,
+  journal: Journal,
+  network?: NetworkId,
+): Promise<void> {
   const id = live.record.taskId
   // an `auto` task that never closed a bid window has no quorum yet: just announce it again
   if (live.unplanned) return submitter.resumeLive(live, undefined)
   for (const { peer, signed } of await journal.claims(id)) {
     try {
-      live.claims.set(peer, await verifyClaim(signed, peer))
+      live.claims.set(peer, await verifyClaim(signed, peer, network))
     } catch (err) {
       if (!(err instanceof InvalidClaimError)) throw err
     }

@@ -299,7 +299,8 @@ export class Submitter {
     const now = Date.now()
     live.announcedAt = now
     live.nextAnnounceAt = now + live.reannounceMs
-    const bytes = await signAnnouncement(this.components.privateKey, live.specBytes, r.round, cancelled)
+    const { privateKey, network } = this.components
+    const bytes = await signAnnouncement(privateKey, live.specBytes, r.round, cancelled, network)
     this.components.pubsub.publish(TASKS_TOPIC, bytes).catch((err: Error) => {
       this.log('announcing %s failed: %s', r.taskId, err.message)
     })
@@ -439,7 +440,7 @@ export class Submitter {
     const peer = connection.remotePeer.toString()
     let claim: Claim
     try {
-      claim = await verifyClaim(body, peer)
+      claim = await verifyClaim(body, peer, this.components.network)
       const known = this.live.get(claim.taskId)
       if (known != null) checkClaimAgainstSpec(claim, known.spec)
     } catch (err) {

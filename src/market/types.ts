@@ -2,6 +2,7 @@ import type { ComponentLogger, Libp2p, PeerId, PrivateKey } from '@libp2p/interf
 import type { BlobService, BlobStore } from '../blobs/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { Outcome, RunRequest } from '../runtime/index.js'
+import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
 import type { AdaptiveReplicationInit, ExecutorVerdict } from '../verification/index.js'
 
@@ -53,6 +54,8 @@ export interface MarketComponents {
   runtime: { run(req: RunRequest): Promise<Outcome> }
   /** The `market` sublevel of the node's store: the submitter's journal. */
   db: Sublevel
+  /** The network announcements and claims are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
   /** Capacity records seen (CapacityService), used to explain a stuck task. */
   capacity?: { known(): Capacity[] }
   logger: ComponentLogger

@@ -12,6 +12,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
 
 const EMPTY = new Uint8Array(0)
@@ -177,6 +178,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     peerDiscovery.push(mdns({ serviceTag: init.swarmKey == null ? 'plusone' : 'plusone-private' }))
   }
   const observer = new HandshakeObserver(init.onRefusedHandshake)
+  // capacity records are signed for this node's network: a private swarm's never pass here
+  const network = networkOf(init.swarmKey)
   return createLibp2p({
     privateKey: init.privateKey,
     metrics: init.metrics,
@@ -206,8 +209,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
         peerInfoMapper: passthroughMapper,
         ...init.dht,
         // one memory per node: a replayed older record never overwrites a newer one held here
-        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory() },
-        selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
+        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory(undefined, network) },
+        selectors: { [CAPACITY_NAMESPACE]: (key, records) => capacitySelector(key, records, network) },
         logPrefix: 'plusone:dht',
         datastorePrefix: '/plusone-dht',
         metricsPrefix: 'plusone_dht',

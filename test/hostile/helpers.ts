@@ -56,6 +56,19 @@ export async function attacker(
   const signal = AbortSignal.timeout(20_000)
   for (const d of targets) await node.dial(d.node.getMultiaddrs()[0], { signal })
   const me = node.peerId.toString()
+  const them = targets.map((d) => d.node.peerId.toString())
+  const pubsub = node.services.pubsub
+  // the attacker must see them subscribed too, or it publishes to nobody
+  await waitFor(
+    () => topics.every((t) => them.every((id) => pubsub.getSubscribers(t).some((p) => p.toString() === id))),
+    [
+      (fn) => {
+        pubsub.addEventListener('subscription-change', fn)
+        return () => pubsub.removeEventListener('subscription-change', fn)
+      },
+    ],
+    signal,
+  )
   await Promise.all(
     targets.map((d) =>
       waitFor(
