@@ -14,7 +14,7 @@ export const MAX_CAPACITY_RECORD_BYTES = 1024
 export const MAX_CAPACITY_TTL_MS = 48 * 60 * 60 * 1000
 const MAX_FEATURES = 32
 const MAX_FEATURE_CHARS = 64
-import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes } from '../network/index.js'
+import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes, verifySigned } from '../network/index.js'
 
 const DOMAIN_TAG = uint8ArrayFromString('plusone/capacity/1\0')
 
@@ -105,7 +105,7 @@ export async function verifyCapacity(
   } catch (err) {
     fail(`malformed record: ${(err as Error).message}`)
   }
-  if (!(await signer.publicKey.verify(signedBytes(DOMAIN_TAG, network, signed.record), signed.signature))) {
+  if (!(await verifySigned(signer.publicKey, DOMAIN_TAG, network, signed.record, signed.signature))) {
     fail(`signature is not by ${parts[2]} in this network (${networkName(network)})`)
   }
   let recordPeer: string

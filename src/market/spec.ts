@@ -16,7 +16,7 @@ import {
   TaskSpec as PbSpec,
   SignedClaim,
 } from '../pb/market.js'
-import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes } from '../network/index.js'
+import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes, verifySigned } from '../network/index.js'
 import { type OutcomeStatus, outcomeHash } from '../runtime/index.js'
 import { InvalidAnnouncementError, InvalidClaimError, InvalidTaskSpecError } from './errors.js'
 
@@ -242,10 +242,15 @@ export async function verifyAnnouncement(
   }
   const submitter = peerIdFromMultihash(Digest.decode(peerBytes(spec.submitter)))
   if (submitter.publicKey == null) fail('the submitter peer id embeds no public key')
-  const ok = await submitter.publicKey!.verify(
-    announceSigned(pb.spec, pb.round, pb.cancelled, network),
-    pb.signature,
-  )
+  let ok: boolean
+  try {
+    ok = await submitter.publicKey!.verify(
+      announceSigned(pb.spec, pb.round, pb.cancelled, network),
+      pb.signature,
+    )
+  } catch {
+    ok = false // a signature of the wrong length
+  }
   if (!ok) fail(`signature is not by the submitter in this network (${networkName(network)})`)
   if (spec.expiresAt <= now) fail('the task has expired')
   const taskId = taskIdOf(pb.spec)
@@ -331,7 +336,7 @@ export async function verifyClaim(
   }
   if (executor.toString() !== expectedExecutor) fail('claim names another executor than the sender')
   if (executor.publicKey == null) fail('executor peer id embeds no public key')
-  if (!(await executor.publicKey!.verify(signedBytes(CLAIM_TAG, network, signed.claim), signed.signature))) {
+  if (!(await verifySigned(executor.publicKey!, CLAIM_TAG, network, signed.claim, signed.signature))) {
     fail(`claim signature is not by the executor in this network (${networkName(network)})`)
   }
   if (!STATUSES.includes(pb.status as OutcomeStatus)) fail(`unknown status ${pb.status.slice(0, 32)}`)

@@ -40,3 +40,22 @@ export function signedBytes(tag: Uint8Array, network: NetworkId, message: Uint8A
   out.set(message, tag.byteLength + network.byteLength)
   return out
 }
+
+/**
+ * Verifies a plusone signature over `tag || network || message`; false — never a throw — for a
+ * signature of the wrong length or any other malformed input (the key's own check throws a
+ * TypeError on those, which must not escape a decoder of network input).
+ */
+export async function verifySigned(
+  key: { verify(data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean> },
+  tag: Uint8Array,
+  network: NetworkId,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  try {
+    return await key.verify(signedBytes(tag, network, message), signature)
+  } catch {
+    return false
+  }
+}
