@@ -7,23 +7,14 @@
  * dropped. The honest job finishes; the attacker's announcements are dropped.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { blobCidOf } from '../../src/blobs/index.js'
-import {
-  BID_PROTOCOL,
-  encodeSpec,
-  NONCE_BYTES,
-  signAnnouncement,
-  TASKS_TOPIC,
-  type TaskSpec,
-} from '../../src/market/index.js'
+import { BID_PROTOCOL, encodeSpec, signAnnouncement, TASKS_TOPIC } from '../../src/market/index.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { enc, example } from '../market/helpers.js'
 import { createMesh, fullyConnect, type Mesh } from '../mesh.js'
-import { attacker } from './helpers.js'
+import { attacker, madeUpSpec } from './helpers.js'
 
 const TASKS = 6
 /** Announcements published before the honest job, then one every 200 ms (5 a second) during it. */
@@ -58,22 +49,13 @@ describe('hostile: a submitter that never answers bids', () => {
 
   let seq = 0
   async function announceJunk(): Promise<void> {
-    const now = Date.now()
-    const spec: TaskSpec = {
-      moduleCid: blobCidOf(randomBytes(32)),
-      inputCid: blobCidOf(randomBytes(32)),
+    const spec = madeUpSpec(evil.peerId.toString(), {
       fuel: 1_000_000,
       memoryBytes: 16 * 1024 * 1024,
-      maxOutputBytes: 1024,
-      replicas: 1,
       deadlineMs: 30_000,
       maxPrice: 1_000_000_000,
       jobId: `stall-${seq++}`,
-      nonce: randomBytes(NONCE_BYTES),
-      submitter: evil.peerId.toString(),
-      createdAt: now,
-      expiresAt: now + 600_000,
-    }
+    })
     await evil.services.pubsub.publish(TASKS_TOPIC, await signAnnouncement(evilKey, encodeSpec(spec), 2))
   }
 

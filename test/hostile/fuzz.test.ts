@@ -17,10 +17,8 @@ import {
   BID_PROTOCOL,
   decodeSpec,
   encodeSpec,
-  NONCE_BYTES,
   RESULT_PROTOCOL,
   signAnnouncement,
-  type TaskSpec,
   verifyAnnouncement,
   verifyClaim,
 } from '../../src/market/index.js'
@@ -28,7 +26,7 @@ import { BlobRequest, BlobResponse } from '../../src/pb/blob.js'
 import { Bid, BidReply, ClaimAck } from '../../src/pb/market.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { createMesh, type Mesh } from '../mesh.js'
-import { attacker } from './helpers.js'
+import { attacker, madeUpSpec } from './helpers.js'
 
 const RUNS = 300
 const STREAM_RUNS = 25
@@ -87,21 +85,7 @@ describe('fuzz: decoders of network input', () => {
     const key = await generateKeyPair('Ed25519')
     const me = peerIdFromPrivateKey(key).toString()
     const now = Date.now()
-    const spec: TaskSpec = {
-      moduleCid: blobCidOf(randomBytes(8)),
-      inputCid: blobCidOf(randomBytes(8)),
-      fuel: 1000,
-      memoryBytes: 65536,
-      maxOutputBytes: 64,
-      replicas: 3,
-      deadlineMs: 1000,
-      maxPrice: 1,
-      jobId: 'fuzz',
-      nonce: randomBytes(NONCE_BYTES),
-      submitter: me,
-      createdAt: now,
-      expiresAt: now + 600_000,
-    }
+    const spec = madeUpSpec(me, { replicas: 3, jobId: 'fuzz' })
     const announcement = await signAnnouncement(key, encodeSpec(spec), 1)
     const original = await verifyAnnouncement(announcement)
     const receipt = await signReceipt(key, {

@@ -2,12 +2,15 @@
  * Shared pieces of the hostile-peer suite (issue 11): an attacker is a plain libp2p node (or a
  * daemon with a `--fault`) that speaks the wire protocols directly, never through the market.
  */
+import { randomBytes } from 'node:crypto'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Daemon } from '../../src/daemon/index.js'
+import { blobCidOf } from '../../src/blobs/index.js'
 import { FUEL_PER_GFUEL, type VerifiedReceipt } from '../../src/ledger/index.js'
+import { NONCE_BYTES, type TaskSpec } from '../../src/market/index.js'
 import { createNode, type PlusoneNode } from '../../src/node/index.js'
 import { waitFor } from '../market/helpers.js'
 
@@ -84,4 +87,28 @@ export async function attacker(
     ),
   )
   return node
+}
+
+/**
+ * A task spec an attacker makes up: blobs nobody holds, small limits, valid for ten minutes.
+ * `over` replaces any field.
+ */
+export function madeUpSpec(submitter: string, over: Partial<TaskSpec> = {}): TaskSpec {
+  const now = Date.now()
+  return {
+    moduleCid: blobCidOf(randomBytes(32)),
+    inputCid: blobCidOf(randomBytes(32)),
+    fuel: 1000,
+    memoryBytes: 65536,
+    maxOutputBytes: 64,
+    replicas: 1,
+    deadlineMs: 1000,
+    maxPrice: 1,
+    jobId: 'made-up',
+    nonce: randomBytes(NONCE_BYTES),
+    submitter,
+    createdAt: now,
+    expiresAt: now + 600_000,
+    ...over,
+  }
 }

@@ -49,7 +49,8 @@ describe('hostile: an executor that inflates its fuel', () => {
       const all = await receiptsOf(submitter)
       return all.some((r) => r.info.verdict === 'accepted') ? all : undefined
     })
-    const most = receipts.reduce((m, r) => (r.info.amount > m ? r.info.amount : m), 0n)
+    let most = 0n // amounts are bigints: Math.max does not take them
+    for (const r of receipts) if (r.info.amount > most) most = r.info.amount
     t.diagnostic(
       `largest receipt: ${credits(most)} credits (offered at most ${credits(offered(FUEL, MAX_PRICE))})`,
     )

@@ -14,12 +14,10 @@ import { RECEIPTS_TOPIC, signReceipt, verifyReceipt } from '../../src/ledger/ind
 import {
   type Claim,
   encodeSpec,
-  NONCE_BYTES,
   resultHashOf,
   signAnnouncement,
   signClaim,
   TASKS_TOPIC,
-  type TaskSpec,
   verifyAnnouncement,
   verifyClaim,
 } from '../../src/market/index.js'
@@ -27,7 +25,7 @@ import { networkName, networkOf, PUBLIC_NETWORK } from '../../src/network/index.
 import { newSwarmKey } from '../../src/node/index.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { createMesh, eventually, type Mesh } from '../mesh.js'
-import { attacker, idOf } from './helpers.js'
+import { attacker, idOf, madeUpSpec } from './helpers.js'
 
 const swarmA = networkOf(newSwarmKey())
 const swarmB = networkOf(newSwarmKey())
@@ -37,24 +35,8 @@ const networks = [
   ['the public mesh', PUBLIC_NETWORK],
 ] as const
 
-async function specBytes(submitter: string): Promise<Uint8Array> {
-  const now = Date.now()
-  const spec: TaskSpec = {
-    moduleCid: blobCidOf(randomBytes(8)),
-    inputCid: blobCidOf(randomBytes(8)),
-    fuel: 1000,
-    memoryBytes: 65536,
-    maxOutputBytes: 64,
-    replicas: 1,
-    deadlineMs: 1000,
-    maxPrice: 1,
-    jobId: 'replay',
-    nonce: randomBytes(NONCE_BYTES),
-    submitter,
-    createdAt: now,
-    expiresAt: now + 600_000,
-  }
-  return encodeSpec(spec)
+function specBytes(submitter: string): Uint8Array {
+  return encodeSpec(madeUpSpec(submitter, { jobId: 'replay' }))
 }
 
 describe('hostile: replaying signed messages across networks', () => {
