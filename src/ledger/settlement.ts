@@ -18,8 +18,9 @@ export const REPUBLISH_DELAY_MS = 1_000
 /** At most one re-publication this often, however much the mesh churns. */
 export const REPUBLISH_MIN_INTERVAL_MS = 10_000
 /**
- * One peer joining the topic triggers a re-publication at most this often: a peer that toggles
- * its subscription cannot make the mesh repeat itself (issue 11, attack 4).
+ * A peer that toggles its subscription (unsubscribe, subscribe, on a live connection) triggers a
+ * re-publication at most this often: it cannot make the mesh repeat itself (issue 11, attack 4).
+ * A peer that reconnects — a restart, a healed partition — is served again at once.
  */
 export const REPUBLISH_PER_PEER_MS = 10 * 60_000
 /** Joining peers remembered for {@link REPUBLISH_PER_PEER_MS}; the oldest are forgotten first. */
@@ -128,6 +129,8 @@ export class SettlementService {
   private lastRepublishAt = Number.NEGATIVE_INFINITY
   /** Joining peer → when it last triggered a re-publication. */
   private readonly joins = new Map<string, number>()
+  /** Peers that unsubscribed on a live connection since their last join. */
+  private readonly toggled = new Set<string>()
   private readonly self: string
 
   constructor(private readonly components: SettlementComponents) {
@@ -180,15 +183,26 @@ export class SettlementService {
    * hear it. So when a peer subscribes, this node publishes again the recent receipts it is party
    * to (it signed them, or they pay it: after a healed partition the submitter itself may not be
    * connected to the newcomers, but its executors are) — never strangers' receipts, once per burst
-   * of joins, and at most once per {@link REPUBLISH_PER_PEER_MS} for any one joining peer; the
+   * of joins, and at most once per {@link REPUBLISH_PER_PEER_MS} for a peer that toggles; the
    * ledger counts each receipt once however often it arrives.
    */
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChange>): void => {
-    if (!evt.detail.subscriptions.some((s) => s.topic === RECEIPTS_TOPIC && s.subscribe)) return
+    const change = evt.detail.subscriptions.find((s) => s.topic === RECEIPTS_TOPIC)
+    if (change == null) return
     const peer = evt.detail.peerId.toString()
     const now = Date.now()
+    if (!change.subscribe) {
+      // an explicit unsubscribe on a live connection: its next subscribe is a toggle
+      this.toggled.add(peer)
+      if (this.toggled.size > REPUBLISH_MAX_TRACKED_PEERS)
+        this.toggled.delete(this.toggled.values().next().value ?? '')
+      return
+    }
+    // a peer that reconnects (a restart, a healed partition) is served again; one that toggles its
+    // subscription on a live connection is served at most once per REPUBLISH_PER_PEER_MS
+    const toggled = this.toggled.delete(peer)
     const last = this.joins.get(peer)
-    if (last !== undefined && now - last < REPUBLISH_PER_PEER_MS) return
+    if (toggled && last !== undefined && now - last < REPUBLISH_PER_PEER_MS) return
     this.joins.delete(peer)
     this.joins.set(peer, now)
     if (this.joins.size > REPUBLISH_MAX_TRACKED_PEERS) {
