@@ -37,7 +37,13 @@ export {
   type RelayMode,
 } from './relay.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
-export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
+export {
+  parseSwarmKey,
+  newSwarmKey,
+  readSwarmKeyFile,
+  SwarmKeyError,
+  writeSwarmKeyFile,
+} from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'
 export {
   type ConnectionJson,
