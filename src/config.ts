@@ -52,6 +52,12 @@ export interface Config {
   relay: 'auto' | 'on' | 'off'
   /** Ask the home router for a port mapping over UPnP. @default false */
   upnp: boolean
+  /**
+   * Public mesh: debt allowed to a submitter that has earned nothing here yet (a new identity);
+   * it grows by what the submitter earns, up to `creditLimit`. In a private swarm the swarm key
+   * admits members and they get the whole `creditLimit`. @default 10
+   */
+  newCredit: number
 }
 
 export function defaultConfig(): Config {
@@ -69,6 +75,7 @@ export function defaultConfig(): Config {
     creditLimit: 100,
     relay: 'auto',
     upnp: false,
+    newCredit: 10,
   }
 }
 
@@ -106,6 +113,7 @@ export function validateConfig(c: Config, source: string): Config {
   check(Number.isInteger(c.maxTasks) && c.maxTasks >= 0, `${source}: "maxTasks" must be a whole number ≥ 0`)
   check(typeof c.idleOnly === 'boolean', `${source}: "idleOnly" must be true or false`)
   check(Number.isFinite(c.creditLimit) && c.creditLimit >= 0, `${source}: "creditLimit" must be a number ≥ 0`)
+  check(Number.isFinite(c.newCredit) && c.newCredit >= 0, `${source}: "newCredit" must be a number ≥ 0`)
   check(
     c.relay === 'auto' || c.relay === 'on' || c.relay === 'off',
     `${source}: "relay" must be auto, on or off`,

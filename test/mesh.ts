@@ -51,6 +51,8 @@ export async function createMesh(n: number, opts: MeshOptions = {}): Promise<Mes
       cpus: 1,
       maxTasks: 2,
       memoryMB: 512,
+      // these meshes test other things than a new identity's starting credit (test/hostile does)
+      newCredit: 1_000,
       ...o.config,
       bootstrap: [...new Set(peers.map(addrOf))],
     }

@@ -1,7 +1,6 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
-import { concat as uint8ArrayConcat } from 'uint8arrays/concat'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { CapacityRecord as PbRecord, SignedCapacityRecord } from '../pb/capacity.js'
@@ -14,6 +13,8 @@ export const MAX_CAPACITY_RECORD_BYTES = 1024
 export const MAX_CAPACITY_TTL_MS = 48 * 60 * 60 * 1000
 const MAX_FEATURES = 32
 const MAX_FEATURE_CHARS = 64
+import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes, verifySigned } from '../network/index.js'
+
 const DOMAIN_TAG = uint8ArrayFromString('plusone/capacity/1\0')
 
 /** What a node offers the mesh, as the rest of the code sees it. */
@@ -46,7 +47,11 @@ export function capacityKey(peerId: string): Uint8Array {
 }
 
 /** Encodes and signs a capacity record with the publisher's key. */
-export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'>): Promise<Uint8Array> {
+export async function signCapacity(
+  key: PrivateKey,
+  cap: Omit<Capacity, 'peerId'>,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<Uint8Array> {
   const record = PbRecord.encode({
     peerId: new Uint8Array(key.publicKey.toMultihash().bytes),
     cores: cap.cores,
@@ -59,7 +64,7 @@ export async function signCapacity(key: PrivateKey, cap: Omit<Capacity, 'peerId'
     version: cap.version,
     relay: cap.relay === true,
   })
-  const signature = await key.sign(uint8ArrayConcat([DOMAIN_TAG, record]))
+  const signature = await key.sign(signedBytes(DOMAIN_TAG, network, record))
   return SignedCapacityRecord.encode({ record, signature: new Uint8Array(signature) })
 }
 
@@ -76,6 +81,7 @@ export async function verifyCapacity(
   key: Uint8Array,
   value: Uint8Array,
   now = Date.now(),
+  network: NetworkId = PUBLIC_NETWORK,
 ): Promise<Capacity> {
   if (value.byteLength > MAX_CAPACITY_RECORD_BYTES) {
     fail(`record is ${value.byteLength} bytes, over the ${MAX_CAPACITY_RECORD_BYTES}-byte limit`)
@@ -101,8 +107,8 @@ export async function verifyCapacity(
   } catch (err) {
     fail(`malformed record: ${(err as Error).message}`)
   }
-  if (!(await signer.publicKey.verify(uint8ArrayConcat([DOMAIN_TAG, signed.record]), signed.signature))) {
-    fail(`signature is not by ${parts[2]}`)
+  if (!(await verifySigned(signer.publicKey, DOMAIN_TAG, network, signed.record, signed.signature))) {
+    fail(`signature is not by ${parts[2]} in this network (${networkName(network)})`)
   }
   let recordPeer: string
   try {
@@ -135,8 +141,12 @@ export async function verifyCapacity(
 }
 
 /** kad-dht validator for `/plusone-cap/` keys: throws on any record `verifyCapacity` refuses. */
-export async function capacityValidator(key: Uint8Array, value: Uint8Array): Promise<void> {
-  await verifyCapacity(key, value)
+export async function capacityValidator(
+  key: Uint8Array,
+  value: Uint8Array,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<void> {
+  await verifyCapacity(key, value, Date.now(), network)
 }
 
 /** Peers whose highest accepted sequence number a memory validator keeps. */
@@ -150,10 +160,11 @@ export const MAX_REMEMBERED_PEERS = 10_000
  */
 export function capacityValidatorWithMemory(
   maxPeers = MAX_REMEMBERED_PEERS,
+  network: NetworkId = PUBLIC_NETWORK,
 ): (key: Uint8Array, value: Uint8Array) => Promise<void> {
   const highest = new Map<string, number>()
   return async (key, value) => {
-    const cap = await verifyCapacity(key, value)
+    const cap = await verifyCapacity(key, value, Date.now(), network)
     const seen = highest.get(cap.peerId)
     if (seen != null && cap.seq < seen) {
       fail(`sequence ${cap.seq} is older than ${seen}, which this node already accepted`)
@@ -171,13 +182,17 @@ export function capacityValidatorWithMemory(
  * kad-dht selector: the valid record with the highest sequence number wins (ties: the later
  * expiry). Records that do not verify never win.
  */
-export async function capacitySelector(key: Uint8Array, records: Uint8Array[]): Promise<number> {
+export async function capacitySelector(
+  key: Uint8Array,
+  records: Uint8Array[],
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<number> {
   let best = -1
   let bestCap: Capacity | undefined
   for (let i = 0; i < records.length; i++) {
     let cap: Capacity
     try {
-      cap = await verifyCapacity(key, records[i])
+      cap = await verifyCapacity(key, records[i], Date.now(), network)
     } catch {
       continue
     }

@@ -3,6 +3,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
+import type { NetworkId } from '../network/index.js'
 import { type Capacity, capacityKey, signCapacity, verifyCapacity } from './record.js'
 
 /** The capability string every plusone executor provides; submitters find executors by its CID. */
@@ -58,6 +59,8 @@ export interface CapacityServiceComponents {
   connectedPeers(): PeerId[]
   /** Subscribe to "a peer connected" so the record reaches newcomers; returns an unsubscribe. */
   onPeerConnect(fn: () => void): () => void
+  /** The network records are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
 }
 
 export interface FindOptions {
@@ -213,10 +216,10 @@ export class CapacityService {
     const nextSeq = Math.max(now, this.seq + 1)
     this.seq = nextSeq
     const cap = { ...this.offer, seq: nextSeq, expiresAt: now + this.ttlMs, version: this.init.version }
-    const value = await signCapacity(privateKey, cap)
+    const value = await signCapacity(privateKey, cap, this.components.network)
     const key = capacityKey(peerId.toString())
     // check our own record exactly as remote peers will, so a bad offer fails loudly here
-    const verified = await verifyCapacity(key, value)
+    const verified = await verifyCapacity(key, value, Date.now(), this.components.network)
     this.signed = verified
     const peers = this.components.connectedPeers().length
     const grown = peers >= Math.max(2, this.peersAtLastPut * REPUBLISH_GROWTH_FACTOR)
@@ -268,7 +271,7 @@ export class CapacityService {
         else if (ev.name === 'PEER_RESPONSE' && ev.record != null) value = ev.record.value
         if (value == null) continue
         try {
-          best = await verifyCapacity(key, value)
+          best = await verifyCapacity(key, value, Date.now(), this.components.network)
           break
         } catch (err) {
           this.log('ignored a bad capacity record for %s: %s', peerId, (err as Error).message)

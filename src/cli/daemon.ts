@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiServer } from '../api/server.js'
 import { webHandler } from '../api/web.js'
@@ -12,12 +12,12 @@ import { startDaemon } from '../daemon/index.js'
 import {
   acquireLock,
   listeningAddresses,
-  parseSwarmKey,
   RELAY_DATA_LIMIT_BYTES,
   RELAY_DURATION_LIMIT_MS,
   RELAY_MAX_RESERVATIONS,
   RELAY_RESERVATION_TTL_MS,
   readIdentity,
+  readSwarmKeyFile,
 } from '../node/index.js'
 import {
   CliError,
@@ -47,13 +47,14 @@ const OPTIONS = {
   'max-tasks': { type: 'string' },
   'idle-only': { type: 'boolean' },
   'credit-limit': { type: 'string' },
+  'new-credit': { type: 'string' },
   fault: { type: 'string' },
   relay: { type: 'string' },
   upnp: { type: 'boolean' },
   'no-upnp': { type: 'boolean' },
 } as const
 
-const FAULTS = ['wrong-output', 'collude', 'silent', 'slow'] as const
+const FAULTS = ['wrong-output', 'collude', 'silent', 'slow', 'inflate-fuel'] as const
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -83,10 +84,14 @@ Options:
                            relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
                            one is opened). In a private swarm only members can reserve.
       --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
+      --new-credit C       public mesh: debt allowed to a submitter that has earned nothing
+                           here yet; it grows by what it earns, up to --credit-limit (default
+                           10; in a private swarm members get the whole --credit-limit)
       --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
                            wrong-output (a wrong answer of its own), collude (the same wrong
                            answer as every other colluder), silent (win awards, never answer),
-                           slow (answer after the deadline)
+                           slow (answer after the deadline), inflate-fuel (claim 9e15 fuel
+                           for every run, to bill more than it used)
       --data-dir D         data directory (default: $PLUSONE_DATA_DIR, else ~/.plusone)
 `,
   options: OPTIONS,
@@ -114,6 +119,7 @@ Options:
         creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
         relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
         upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
+        newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
       },
       'flags',
     )
@@ -122,16 +128,7 @@ Options:
       throw new UsageError(`--fault must be one of ${FAULTS.join(', ')}`)
     }
     const privateKey = await readIdentity(dataDir)
-    let swarmKey: Uint8Array | undefined
-    if (config.swarmKeyFile != null) {
-      let bytes: Uint8Array
-      try {
-        bytes = await readFile(config.swarmKeyFile)
-      } catch (err) {
-        throw new CliError(`cannot read swarm key ${config.swarmKeyFile}: ${(err as Error).message}`)
-      }
-      swarmKey = parseSwarmKey(bytes, config.swarmKeyFile)
-    }
+    const swarmKey = config.swarmKeyFile == null ? undefined : await readSwarmKeyFile(config.swarmKeyFile)
     const [host, portText] = splitHostPort(config.api)
     const lock = await acquireLock(dataDir)
     const say = (line: string): void => {

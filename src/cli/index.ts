@@ -29,7 +29,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'swarm-key',
-    summary: 'print a new pre-shared key for a private swarm',
+    summary: 'make a new pre-shared key for a private swarm',
     load: async () => (await import('./node-commands.js')).swarmKeyCommand,
   },
   {

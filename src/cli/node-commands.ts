@@ -89,19 +89,32 @@ ${DATA_DIR_HELP}
   },
 }
 
+const SWARM_KEY_OPTIONS = { output: { type: 'string', short: 'o' } } as const
+
 export const swarmKeyCommand: Command = {
   name: 'swarm-key',
-  summary: 'print a new pre-shared key for a private swarm',
-  help: `Usage: plusone swarm-key > swarm.key
+  summary: 'make a new pre-shared key for a private swarm',
+  help: `Usage: plusone swarm-key -o swarm.key
+       plusone swarm-key > swarm.key
 
-Prints a new 256-bit pre-shared key in the standard libp2p swarm-key format. Give the
+Makes a new 256-bit pre-shared key in the standard libp2p swarm-key format. Give the
 same file to every member: plusone daemon --swarm-key swarm.key. Peers without it
-cannot connect at all.
+cannot connect at all. Whoever can read the file can join the swarm: -o writes it with
+mode 0600 (owner only) and never overwrites a file; the daemon refuses a key file that
+group or others can read. When redirecting instead, chmod 600 the file.
+
+Options:
+  -o, --output FILE  write the key to FILE (mode 0600) instead of printing it
 `,
-  options: {},
+  options: SWARM_KEY_OPTIONS,
   async run(argv) {
-    const { values } = parse('swarm-key', argv, {})
+    const { values } = parse('swarm-key', argv, SWARM_KEY_OPTIONS)
     if (values.help) return help(swarmKeyCommand)
+    if (typeof values.output === 'string') {
+      await (await identity()).writeSwarmKeyFile(values.output)
+      process.stderr.write(`wrote ${values.output} (mode 0600)\n`)
+      return 0
+    }
     process.stdout.write(`${new TextDecoder().decode((await identity()).newSwarmKey())}\n`)
     return 0
   },

@@ -130,6 +130,10 @@ export interface MarketStats {
   bidsSent: number
   awardsWon: number
   claimsSent: number
+  /** Announcements not bid on because of a flood limit or a dropped submitter. */
+  announcementsDropped: number
+  /** Times a submitter was dropped for leaving bids unanswered. */
+  submittersDropped: number
   announcementsAccepted: number
   announcementsRejected: number
   liveTasks: number

@@ -18,6 +18,7 @@ import { KeepConnected } from '../node/keep-connected.js'
 import { RelayFinder } from '../node/relay-finder.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
 import { DaemonMetrics, libp2pMetrics, storedBlobBytes } from '../metrics/index.js'
+import { type NetworkId, networkOf } from '../network/index.js'
 import { RuntimePool } from '../runtime/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { VERSION } from '../version.js'
@@ -70,6 +71,8 @@ export interface Daemon {
   readonly settlement: SettlementService
   /** Prometheus metrics (`GET /metrics` on the control API). */
   readonly metrics: DaemonMetrics
+  /** The network every signed message of this node names (network/index.ts). */
+  readonly network: NetworkId
   /** Handshakes refused since start (peers with another swarm key, or none). */
   readonly refusedHandshakes: () => number
   stop(): Promise<void>
@@ -116,6 +119,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     const store = await openStore(join(dataDir, 'db'))
     stops.push(() => store.close())
     const blobStore = await BlobStore.open({ dataDir })
+    // every signed message names this network (network/index.ts): nothing replays across networks
+    const network = networkOf(init.swarmKey)
     const runtime = new RuntimePool({ workers: config.cpus })
     runtime.start()
     stops.push(() => runtime.stop())
@@ -154,6 +159,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         dht: node.services.dht,
         logger,
         connectedPeers: () => node.getPeers(),
+        network,
         onPeerConnect: (fn) => {
           node.addEventListener('peer:connect', fn)
           return () => node.removeEventListener('peer:connect', fn)
@@ -188,9 +194,14 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     relayFinder.start()
     stops.push(() => relayFinder.stop())
 
-    const ledger = await Ledger.open({ store: levelLedgerStore(store.sublevel('ledger')) })
+    const ledger = await Ledger.open({
+      store: levelLedgerStore(store.sublevel('ledger')),
+      self: node.peerId.toString(),
+      network,
+    })
     const settlement = new SettlementService({
       privateKey: init.privateKey,
+      network,
       pubsub: node.services.pubsub,
       ledger,
       logger,
@@ -198,6 +209,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     settlement.start()
     stops.push(() => settlement.stop())
     const creditLimit = BigInt(toMicroCredits(config.creditLimit))
+    // in a private swarm the swarm key admits members, so a new member gets the whole limit
+    const newCredit = BigInt(toMicroCredits(init.swarmKey == null ? config.newCredit : config.creditLimit))
 
     const market = new Market(
       {
@@ -210,15 +223,16 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         blobs,
         runtime: metrics.instrument(runtime),
         db: store.sublevel('market'),
+        network,
         capacity,
         logger,
       },
       {
-        // reputation first, then price and latency
+        // reputation from this node's own verified observations first, then price and latency
         rankBids: (bids) =>
           [...bids].sort(
             (a, b) =>
-              ledger.reputation(b.peer).score - ledger.reputation(a.peer).score ||
+              ledger.observedReputation(b.peer).score - ledger.observedReputation(a.peer).score ||
               a.price - b.price ||
               a.latencyMs - b.latencyMs,
           ),
@@ -245,7 +259,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         ...init.market,
         executor: {
           admit: (submitter) => {
-            if (!ledger.canAfford(submitter, creditLimit)) return 'the submitter is over our credit limit'
+            if (!ledger.canAfford(submitter, creditLimit, 0n, newCredit))
+              return 'the submitter is over our credit limit'
             if (config.idleOnly && machineBusy(config.cpus)) return 'this machine is busy (idle-only)'
             return undefined
           },
@@ -283,6 +298,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       ledger,
       settlement,
       metrics,
+      network,
       refusedHandshakes: () => refused,
       stop: () => {
         // Tasks first: killing the worker processes ends every execution at once, so nothing

@@ -40,8 +40,15 @@
  *   rebuilt on {@link Ledger.open}. The store carries schema version {@link LEDGER_SCHEMA_VERSION};
  *   another version is refused with `LedgerSchemaError`.
  *
- * Known limits: mutual credit lets a new identity spend up to the credit limit and vanish, and
- * Sybil submitters can each cast a reputation vote; receipt gossip needs rate limits per peer.
+ * - Trust (trust.ts, SECURITY.md): with `self` set, a node stores and counts only receipts it is
+ *   party to and those from submitters it has dealt with (they paid it, or it verified their work);
+ *   strangers' receipts are held in memory, bounded per submitter, in total and in time, and never
+ *   counted. Bids are ranked by {@link Ledger.observedReputation}: this node's own receipts only.
+ * - Credit: a submitter may owe {@link NEW_IDENTITY_CREDIT} plus what it earned here, at most the
+ *   operator's credit limit ({@link Ledger.canAfford}).
+ *
+ * Known limits: a new identity can still spend its small starting credit and vanish; a colluding
+ * majority of a task's replicas can still capture it (see SECURITY.md).
  */
 export { type Account, Book, type Reputation } from './book.js'
 export {
@@ -57,6 +64,7 @@ export {
   type AddResult,
   LEDGER_SCHEMA_VERSION,
   Ledger,
+  NEW_IDENTITY_CREDIT,
   type LedgerComponents,
   preferredReceipt,
 } from './ledger.js'
@@ -77,9 +85,18 @@ export {
 } from './receipt.js'
 export { type LedgerStore, MemoryLedgerStore } from './store.js'
 export {
+  Acquaintances,
+  type Standing,
+  STRANGER_RECEIPT_TTL_MS,
+  STRANGER_RECEIPTS_MAX,
+  STRANGER_RECEIPTS_PER_SUBMITTER,
+  StrangerReceipts,
+} from './trust.js'
+export {
   type ExecutorSettlement,
   levelLedgerStore,
   RECEIPTS_TOPIC,
+  REPUBLISH_PER_PEER_MS,
   type SettlementComponents,
   SettlementService,
   type SettlementStats,

@@ -4,11 +4,20 @@
  * (one `put` per receipt), so a crash at any moment loses nothing that was acknowledged and can
  * never count a receipt twice: on `open()` the book is rebuilt from the stored receipts.
  */
+import type { NetworkId } from '../network/index.js'
 import { type Account, Book, type Reputation } from './book.js'
 import { LedgerSchemaError } from './errors.js'
 import { type ExportFormat, formatReceipts } from './export.js'
 import { readStoredReceipt, type VerifiedReceipt, verifyReceipt } from './receipt.js'
 import type { LedgerStore } from './store.js'
+import { Acquaintances, StrangerReceipts } from './trust.js'
+
+/**
+ * Debt allowed to a submitter that has earned nothing this node counts (a new identity): 10
+ * credits, in micro-credits. It grows by what the submitter earned, up to the operator's credit
+ * limit, so a throwaway identity gets this much free work, not the whole limit.
+ */
+export const NEW_IDENTITY_CREDIT = 10_000_000n
 
 export const LEDGER_SCHEMA_VERSION = '1'
 const SCHEMA_KEY = 'schema'
@@ -21,8 +30,10 @@ const EVIDENCE_PREFIX = 'e/'
  * - `replaced`: the submitter had signed a different receipt for the same (task, executor); this
  *   one wins by the conflict rule and replaced it.
  * - `kept`: such a conflict, and the stored receipt wins; this one is kept only as evidence.
+ * - `held`: a stranger's receipt (see trust.ts): held in memory, bounded, not counted.
+ * - `dropped`: a stranger's receipt beyond its submitter's share: not kept at all.
  */
-export type AddOutcome = 'added' | 'duplicate' | 'replaced' | 'kept'
+export type AddOutcome = 'added' | 'duplicate' | 'replaced' | 'kept' | 'held' | 'dropped'
 
 export interface AddResult {
   outcome: AddOutcome
@@ -31,6 +42,16 @@ export interface AddResult {
 
 export interface LedgerComponents {
   store: LedgerStore
+  /**
+   * This node's peer id: the ledger then counts only receipts it is party to and those of
+   * submitters it has dealt with (trust.ts). Without it the ledger is an auditor's: it counts every
+   * valid receipt (tests, offline verification of an export).
+   */
+  self?: string
+  /** Clock for holding strangers' receipts. @default Date.now */
+  now?: () => number
+  /** The network receipts are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
 }
 
 const VERDICT_RANK = { rejected: 0, timed_out: 1, accepted: 2 } as const
@@ -51,11 +72,19 @@ export function preferredReceipt(a: VerifiedReceipt, b: VerifiedReceipt): Verifi
 export class Ledger {
   readonly #store: LedgerStore
   readonly #book = new Book()
+  /** Only the receipts this node signed: its own verified observations of executors. */
+  readonly #observed = new Book()
   readonly #equivocators = new Map<string, number>()
+  readonly #peers?: Acquaintances
+  readonly #strangers: StrangerReceipts
+  readonly #network?: NetworkId
   #tail: Promise<unknown> = Promise.resolve()
 
-  private constructor(store: LedgerStore) {
-    this.#store = store
+  private constructor(components: LedgerComponents) {
+    this.#store = components.store
+    this.#peers = components.self === undefined ? undefined : new Acquaintances(components.self)
+    this.#strangers = new StrangerReceipts(components.now)
+    this.#network = components.network
   }
 
   /**
@@ -64,7 +93,7 @@ export class Ledger {
    * @throws LedgerSchemaError when the store was written by an incompatible version
    */
   static async open(components: LedgerComponents): Promise<Ledger> {
-    const ledger = new Ledger(components.store)
+    const ledger = new Ledger(components)
     const raw = await components.store.get(SCHEMA_KEY)
     if (raw === undefined) {
       await components.store.put(SCHEMA_KEY, new TextEncoder().encode(LEDGER_SCHEMA_VERSION))
@@ -73,7 +102,9 @@ export class Ledger {
       if (found !== LEDGER_SCHEMA_VERSION) throw new LedgerSchemaError(found, LEDGER_SCHEMA_VERSION)
     }
     for await (const [, bytes] of components.store.iterate(RECEIPT_PREFIX)) {
-      ledger.#book.add(readStoredReceipt(bytes).info)
+      const r = readStoredReceipt(bytes)
+      ledger.#count(r)
+      ledger.#peers?.learn(r)
     }
     for await (const [, bytes] of components.store.iterate(EVIDENCE_PREFIX)) {
       ledger.#noteEquivocation(readStoredReceipt(bytes).info.submitter)
@@ -86,8 +117,24 @@ export class Ledger {
    * @throws OversizeReceiptError, MalformedReceiptError, ForgedSubmitterError, InvalidSignatureError
    */
   async add(bytes: Uint8Array): Promise<AddResult> {
-    const receipt = await verifyReceipt(bytes)
-    return this.#exclusive(() => this.#insert(receipt))
+    const receipt = await verifyReceipt(bytes, this.#network)
+    return this.#exclusive(() => this.#admit(receipt))
+  }
+
+  /** Stores and counts a receipt this node believes; holds or drops a stranger's (trust.ts). */
+  async #admit(receipt: VerifiedReceipt): Promise<AddResult> {
+    const standing = this.#peers?.standing(receipt) ?? 'party'
+    if (standing === 'stranger') {
+      if (await this.has(receipt.id)) return this.#insert(receipt)
+      return { outcome: this.#strangers.hold(receipt) ? 'held' : 'dropped', receipt }
+    }
+    const result = await this.#insert(receipt)
+    const met = this.#peers?.learn(receipt)
+    if (met !== undefined) {
+      // a submitter this node now deals with: what it held from it counts from now on
+      for (const held of this.#strangers.release(met)) await this.#insert(held)
+    }
+    return result
   }
 
   async #insert(receipt: VerifiedReceipt): Promise<AddResult> {
@@ -95,7 +142,7 @@ export class Ledger {
     const existingBytes = await this.#store.get(key)
     if (existingBytes === undefined) {
       await this.#store.put(key, receipt.bytes)
-      this.#book.add(receipt.info)
+      this.#count(receipt)
       return { outcome: 'added', receipt }
     }
     const existing = readStoredReceipt(existingBytes)
@@ -106,14 +153,30 @@ export class Ledger {
     const knownEvidence = (await this.#store.get(evidenceKey)) !== undefined
     if (winner !== existing) {
       await this.#store.put(key, receipt.bytes)
-      this.#book.remove(existing.info)
-      this.#book.add(receipt.info)
+      this.#count(existing, -1)
+      this.#count(receipt)
     }
     if (!knownEvidence) {
       await this.#store.put(evidenceKey, loser.bytes)
       this.#noteEquivocation(receipt.info.submitter)
     }
     return { outcome: winner === existing ? 'kept' : 'replaced', receipt }
+  }
+
+  #count(r: VerifiedReceipt, sign: 1 | -1 = 1): void {
+    const apply = (book: Book): void => (sign === 1 ? book.add(r.info) : book.remove(r.info))
+    apply(this.#book)
+    if (this.#peers !== undefined && r.info.submitter === this.#peers.self) apply(this.#observed)
+  }
+
+  /** Strangers' receipts held in memory (bounded; see trust.ts). */
+  get heldReceipts(): number {
+    return this.#strangers.size
+  }
+
+  /** Whether this node counts `peer`'s receipts as a submitter it has dealt with. */
+  knows(peer: string): boolean {
+    return this.#peers?.has(peer) ?? true
   }
 
   #noteEquivocation(submitter: string): void {
@@ -140,13 +203,30 @@ export class Ledger {
     return this.#book.accounts()
   }
 
-  /** See {@link Book.canAfford}. Amounts in micro-credits. */
-  canAfford(submitter: string, creditLimit: bigint, cost = 0n): boolean {
-    return this.#book.canAfford(submitter, creditLimit, cost)
+  /**
+   * Whether this node should still work for `submitter`: its balance minus `cost` stays above
+   * its allowed debt. A submitter's allowed debt is {@link NEW_IDENTITY_CREDIT} (or `newCredit`)
+   * plus what it has earned in receipts this node counts, never more than `creditLimit`: a new
+   * identity cannot run up the operator's whole limit. Amounts in micro-credits.
+   */
+  canAfford(submitter: string, creditLimit: bigint, cost = 0n, newCredit = NEW_IDENTITY_CREDIT): boolean {
+    const { earned } = this.#book.account(submitter)
+    const allowed = newCredit + earned < creditLimit ? newCredit + earned : creditLimit
+    return this.#book.canAfford(submitter, allowed, cost)
   }
 
+  /** Reputation from every receipt this node counts (party to, or from submitters it knows). */
   reputation(peer: string): Reputation {
     return this.#book.reputation(peer)
+  }
+
+  /**
+   * Reputation from this node's own verified observations only: the receipts it signed as a
+   * submitter. This is what ranks bids; strangers' gossip never moves it. Without `self` (an
+   * auditor's ledger), the same as {@link reputation}.
+   */
+  observedReputation(peer: string): Reputation {
+    return this.#peers === undefined ? this.#book.reputation(peer) : this.#observed.reputation(peer)
   }
 
   /** Executors best first. */

@@ -14,6 +14,7 @@ import {
 } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { type NetworkId, PUBLIC_NETWORK, signedBytes } from '../network/index.js'
 import { Receipt, SignedReceipt, Verdict as WireVerdict } from '../pb/ledger.js'
 import {
   ForgedSubmitterError,
@@ -121,11 +122,8 @@ function peerBytes(peer: string): Uint8Array<ArrayBuffer> {
   return own(peerIdFromString(peer).toMultihash().bytes)
 }
 
-function tagged(receipt: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECEIPT_SIGNING_TAG.length + receipt.length)
-  out.set(RECEIPT_SIGNING_TAG)
-  out.set(receipt, RECEIPT_SIGNING_TAG.length)
-  return out
+function tagged(receipt: Uint8Array, network: NetworkId): Uint8Array {
+  return signedBytes(RECEIPT_SIGNING_TAG, network, receipt)
 }
 
 /** The wire carries amounts as numbers (see ledger.proto): they must stay below 2^53. */
@@ -139,7 +137,11 @@ function wireNumber(name: string, value: bigint): number {
  * Encodes and signs a receipt with the submitter's private key; returns the `SignedReceipt` bytes.
  * @throws MalformedReceiptError when fuel, price or the amount do not fit the wire (≥ 2^53)
  */
-export async function signReceipt(submitterKey: PrivateKey, draft: ReceiptDraft): Promise<Uint8Array> {
+export async function signReceipt(
+  submitterKey: PrivateKey,
+  draft: ReceiptDraft,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<Uint8Array> {
   const amount = receiptAmount(draft.verdict, draft.pricePerGfuel, draft.fuelUsed)
   const receipt = Receipt.encode({
     version: RECEIPT_VERSION,
@@ -154,7 +156,7 @@ export async function signReceipt(submitterKey: PrivateKey, draft: ReceiptDraft)
     timestampMs: draft.timestampMs,
     sequence: draft.sequence,
   })
-  const signature = await submitterKey.sign(tagged(receipt))
+  const signature = await submitterKey.sign(tagged(receipt, network))
   return SignedReceipt.encode({
     receipt,
     publicKey: own(publicKeyToProtobuf(submitterKey.publicKey)),
@@ -245,10 +247,14 @@ function verified(bytes: Uint8Array, signed: SignedReceipt, info: ReceiptInfo): 
 
 /**
  * Checks a signed receipt from anyone: size, encoding, rules, that the signer is the submitter,
- * and the signature. Never trusts the content before all of that holds.
+ * and the signature — made for `network` (a receipt from another network fails it). Never trusts
+ * the content before all of that holds.
  * @throws OversizeReceiptError, MalformedReceiptError, ForgedSubmitterError, InvalidSignatureError
  */
-export async function verifyReceipt(bytes: Uint8Array): Promise<VerifiedReceipt> {
+export async function verifyReceipt(
+  bytes: Uint8Array,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<VerifiedReceipt> {
   const { signed, info } = decodeSigned(bytes)
   let key: PublicKey
   try {
@@ -260,7 +266,7 @@ export async function verifyReceipt(bytes: Uint8Array): Promise<VerifiedReceipt>
   if (signer !== info.submitter) throw new ForgedSubmitterError(signer, info.submitter)
   let ok: boolean
   try {
-    ok = await key.verify(tagged(signed.receipt), signed.signature)
+    ok = await key.verify(tagged(signed.receipt, network), signed.signature)
   } catch {
     ok = false
   }

@@ -1,5 +1,7 @@
+import { type TopicValidatorFn, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
 import type { Ledger } from './ledger.js'
 import { type ReceiptVerdict, receiptId, signReceipt } from './receipt.js'
@@ -15,6 +17,14 @@ export const REPUBLISH_WINDOW_MS = 10 * 60_000
 export const REPUBLISH_DELAY_MS = 1_000
 /** At most one re-publication this often, however much the mesh churns. */
 export const REPUBLISH_MIN_INTERVAL_MS = 10_000
+/**
+ * A peer that toggles its subscription (unsubscribe, subscribe, on a live connection) triggers a
+ * re-publication at most this often: it cannot make the mesh repeat itself (issue 11, attack 4).
+ * A peer that reconnects — a restart, a healed partition — is served again at once.
+ */
+export const REPUBLISH_PER_PEER_MS = 10 * 60_000
+/** Joining peers remembered for {@link REPUBLISH_PER_PEER_MS}; the oldest are forgotten first. */
+export const REPUBLISH_MAX_TRACKED_PEERS = 4096
 
 /** One executor's part in a finished task, as the submitter settles it. */
 export interface ExecutorSettlement {
@@ -39,6 +49,12 @@ export interface ReceiptPubSub {
     type: 'subscription-change',
     listener: (evt: CustomEvent<SubscriptionChange>) => void,
   ): void
+  /**
+   * gossipsub's validators: when present, receipts are checked before gossipsub forwards them,
+   * so invalid ones are rejected (and their sender's score penalised) and duplicates and
+   * strangers' receipts beyond their share are not forwarded.
+   */
+  topicValidators?: Map<string, TopicValidatorFn>
 }
 
 /** A gossip message as the settlement service reads it. */
@@ -56,6 +72,8 @@ export interface SubscriptionChange {
 
 export interface SettlementComponents {
   privateKey: PrivateKey
+  /** The network receipts are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
   pubsub: ReceiptPubSub
   ledger: Ledger
   logger: ComponentLogger
@@ -67,7 +85,9 @@ export interface SettlementStats {
   added: number
   duplicates: number
   rejected: number
-  /** Own receipts published again for peers that (re)joined the topic. */
+  /** Strangers' receipts: held in memory (not counted) or dropped (see ledger/trust.ts). */
+  ignored: number
+  /** Receipts this node is party to, published again for peers that (re)joined the topic. */
   republished: number
 }
 
@@ -97,19 +117,30 @@ export class SettlementService {
     added: 0,
     duplicates: 0,
     rejected: 0,
+    ignored: 0,
     republished: 0,
   }
-  /** Own receipts, oldest first, for peers that missed them (see {@link onSubscriptionChange}). */
+  /**
+   * Receipts this node is party to, oldest first, for peers that missed them (see
+   * {@link onSubscriptionChange}).
+   */
   private readonly recent: Array<{ at: number; bytes: Uint8Array }> = []
   private republishTimer?: NodeJS.Timeout
   private lastRepublishAt = Number.NEGATIVE_INFINITY
+  /** Joining peer → when it last triggered a re-publication. */
+  private readonly joins = new Map<string, number>()
+  /** Peers that unsubscribed on a live connection since their last join. */
+  private readonly toggled = new Set<string>()
+  private readonly self: string
 
   constructor(private readonly components: SettlementComponents) {
     this.log = components.logger.forComponent('plusone:settlement')
+    this.self = peerIdFromPrivateKey(components.privateKey).toString()
   }
 
   start(): void {
     this.components.pubsub.subscribe(RECEIPTS_TOPIC)
+    this.components.pubsub.topicValidators?.set(RECEIPTS_TOPIC, (_peer, msg) => this.validate(msg))
     this.components.pubsub.addEventListener('message', this.onMessage)
     this.components.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.loadRecent().catch((err: Error) => this.log('could not load recent receipts: %s', err.message))
@@ -120,6 +151,7 @@ export class SettlementService {
     this.republishTimer = undefined
     this.components.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.components.pubsub.removeEventListener('message', this.onMessage)
+    this.components.pubsub.topicValidators?.delete(RECEIPTS_TOPIC)
     this.components.pubsub.unsubscribe(RECEIPTS_TOPIC)
   }
 
@@ -131,7 +163,9 @@ export class SettlementService {
     const cutoff = Date.now() - REPUBLISH_WINDOW_MS
     const found: Array<{ at: number; bytes: Uint8Array }> = []
     for await (const r of this.components.ledger.receipts()) {
-      if (r.info.timestampMs >= cutoff) found.push({ at: r.info.timestampMs, bytes: r.bytes })
+      if (r.info.timestampMs < cutoff) continue
+      if (r.info.submitter !== this.self && r.info.executor !== this.self) continue
+      found.push({ at: r.info.timestampMs, bytes: r.bytes })
     }
     found.sort((a, b) => a.at - b.at)
     this.recent.unshift(...found.slice(-REPUBLISH_MAX_RECEIPTS))
@@ -146,18 +180,37 @@ export class SettlementService {
   /**
    * Gossip reaches only the peers connected when a receipt is published: a peer that joins the
    * topic later — a newcomer, a restarted node, the other side of a healed partition — would never
-   * hear it. So when a peer subscribes, this node publishes the recent receipts it holds again —
-   * its own and those it heard, since after a healed partition the submitter itself may not be
-   * connected to the newcomers (once per burst of joins, bounded in number and age); the ledger
-   * counts each receipt once however often it arrives.
+   * hear it. So when a peer subscribes, this node publishes again the recent receipts it is party
+   * to (it signed them, or they pay it: after a healed partition the submitter itself may not be
+   * connected to the newcomers, but its executors are) — never strangers' receipts, once per burst
+   * of joins, and at most once per {@link REPUBLISH_PER_PEER_MS} for a peer that toggles; the
+   * ledger counts each receipt once however often it arrives.
    */
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChange>): void => {
-    if (!evt.detail.subscriptions.some((s) => s.topic === RECEIPTS_TOPIC && s.subscribe)) return
+    const change = evt.detail.subscriptions.find((s) => s.topic === RECEIPTS_TOPIC)
+    if (change == null) return
+    const peer = evt.detail.peerId.toString()
+    const now = Date.now()
+    if (!change.subscribe) {
+      // an explicit unsubscribe on a live connection: its next subscribe is a toggle
+      this.toggled.add(peer)
+      if (this.toggled.size > REPUBLISH_MAX_TRACKED_PEERS)
+        this.toggled.delete(this.toggled.values().next().value ?? '')
+      return
+    }
+    // a peer that reconnects (a restart, a healed partition) is served again; one that toggles its
+    // subscription on a live connection is served at most once per REPUBLISH_PER_PEER_MS
+    const toggled = this.toggled.delete(peer)
+    const last = this.joins.get(peer)
+    if (toggled && last !== undefined && now - last < REPUBLISH_PER_PEER_MS) return
+    this.joins.delete(peer)
+    this.joins.set(peer, now)
+    if (this.joins.size > REPUBLISH_MAX_TRACKED_PEERS) {
+      const oldest = this.joins.keys().next().value
+      if (oldest !== undefined) this.joins.delete(oldest)
+    }
     if (this.republishTimer !== undefined || this.recent.length === 0) return
-    const delayMs = Math.max(
-      REPUBLISH_DELAY_MS,
-      this.lastRepublishAt + REPUBLISH_MIN_INTERVAL_MS - Date.now(),
-    )
+    const delayMs = Math.max(REPUBLISH_DELAY_MS, this.lastRepublishAt + REPUBLISH_MIN_INTERVAL_MS - now)
     this.republishTimer = setTimeout(() => {
       this.republishTimer = undefined
       this.lastRepublishAt = Date.now()
@@ -190,16 +243,20 @@ export class SettlementService {
       // settling again after a crash: a receipt already signed stands (signing another would be
       // a conflicting receipt for the same task and executor)
       if (await this.components.ledger.has(receiptId(self, taskId, e.peer))) continue
-      const bytes = await signReceipt(this.components.privateKey, {
-        taskId,
-        jobId,
-        executor: e.peer,
-        verdict: e.verdict,
-        fuelUsed: e.fuelUsed,
-        pricePerGfuel: e.pricePerGfuel,
-        timestampMs: now,
-        sequence: this.sequence++,
-      })
+      const bytes = await signReceipt(
+        this.components.privateKey,
+        {
+          taskId,
+          jobId,
+          executor: e.peer,
+          verdict: e.verdict,
+          fuelUsed: e.fuelUsed,
+          pricePerGfuel: e.pricePerGfuel,
+          timestampMs: now,
+          sequence: this.sequence++,
+        },
+        this.components.network,
+      )
       await this.components.ledger.add(bytes)
       this.remember(bytes)
       try {
@@ -212,27 +269,49 @@ export class SettlementService {
     }
   }
 
+  /**
+   * Checks a gossiped receipt before gossipsub forwards it: invalid → reject (gossipsub penalises
+   * the sender), a duplicate or a stranger's receipt beyond its share → ignore (not forwarded),
+   * otherwise accept. The ledger stores or holds it as its trust rules say.
+   */
+  private async validate(msg: { type: string; data?: Uint8Array }): Promise<TopicValidatorResult> {
+    this.counters.received++
+    if (msg.type !== 'signed' || msg.data == null) {
+      this.counters.rejected++
+      return TopicValidatorResult.Reject
+    }
+    try {
+      const r = await this.components.ledger.add(msg.data)
+      switch (r.outcome) {
+        case 'duplicate':
+        case 'kept':
+          this.counters.duplicates++
+          return TopicValidatorResult.Ignore
+        case 'dropped':
+          this.counters.ignored++
+          return TopicValidatorResult.Ignore
+        case 'held':
+          this.counters.ignored++
+          return TopicValidatorResult.Accept
+        default: {
+          this.counters.added++
+          // relayed again when peers join, if it pays this node: the submitter may not reach them
+          const { submitter, executor } = r.receipt.info
+          if (submitter === this.self || executor === this.self) this.remember(msg.data)
+          return TopicValidatorResult.Accept
+        }
+      }
+    } catch (err) {
+      this.counters.rejected++
+      this.log('rejected a receipt: %s', (err as Error).message)
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  /** Without gossipsub validators (a bare pubsub), receipts are handled as they arrive. */
   private readonly onMessage = (evt: CustomEvent<ReceiptMessage>): void => {
     const msg = evt.detail
-    if (msg.topic !== RECEIPTS_TOPIC) return
-    this.counters.received++
-    if (msg.type !== 'signed') {
-      this.counters.rejected++
-      return
-    }
-    this.components.ledger.add(msg.data).then(
-      (r) => {
-        if (r.outcome === 'duplicate' || r.outcome === 'kept') this.counters.duplicates++
-        else {
-          this.counters.added++
-          // relayed again when peers join: the submitter may not be connected to them
-          this.remember(msg.data)
-        }
-      },
-      (err: Error) => {
-        this.counters.rejected++
-        this.log('rejected a receipt: %s', err.message)
-      },
-    )
+    if (msg.topic !== RECEIPTS_TOPIC || this.components.pubsub.topicValidators != null) return
+    void this.validate(msg)
   }
 }

@@ -45,3 +45,115 @@ export class SeenAnnouncements {
     }
   }
 }
+
+/** Announcements an executor keeps waiting for a free slot, in all. */
+export const MAX_CANDIDATES = 1024
+/** …and from any one submitter: one submitter's flood cannot fill the queue. */
+export const MAX_CANDIDATES_PER_SUBMITTER = 256
+
+/**
+ * The executor's waiting announcements: one first-in-first-out queue per submitter, served
+ * round-robin across submitters, so a submitter that announces a thousand tasks (or a flood of
+ * junk) delays another submitter's next task by at most one bid per submitter ahead of it.
+ * Bounded per submitter and in total; past a bound, that submitter's oldest waiting task goes.
+ */
+export class FairQueue {
+  /** submitter → task id → announcement; map order is the round-robin order. */
+  readonly #queues = new Map<string, Map<string, VerifiedAnnouncement>>()
+  readonly #owner = new Map<string, string>()
+
+  constructor(
+    private readonly maxTotal = MAX_CANDIDATES,
+    private readonly maxPerSubmitter = MAX_CANDIDATES_PER_SUBMITTER,
+  ) {}
+
+  get size(): number {
+    return this.#owner.size
+  }
+
+  has(taskId: string): boolean {
+    return this.#owner.has(taskId)
+  }
+
+  /** Queues (or refreshes) an announcement; returns how many waiting ones were dropped for room. */
+  put(a: VerifiedAnnouncement): number {
+    const submitter = a.spec.submitter
+    let queue = this.#queues.get(submitter)
+    if (queue?.has(a.taskId)) {
+      queue.set(a.taskId, a)
+      return 0
+    }
+    let dropped = 0
+    if (queue != null && queue.size >= this.maxPerSubmitter) {
+      this.#dropOldestOf(submitter)
+      dropped++
+    }
+    while (this.#owner.size >= this.maxTotal) {
+      // room is taken from the submitter with the longest queue
+      let longest: string | undefined
+      for (const [s, q] of this.#queues)
+        if (longest === undefined || q.size > (this.#queues.get(longest)?.size ?? 0)) longest = s
+      if (longest === undefined) break
+      this.#dropOldestOf(longest)
+      dropped++
+    }
+    queue = this.#queues.get(submitter)
+    if (queue == null) {
+      queue = new Map()
+      this.#queues.set(submitter, queue)
+    }
+    queue.set(a.taskId, a)
+    this.#owner.set(a.taskId, submitter)
+    return dropped
+  }
+
+  delete(taskId: string): void {
+    const submitter = this.#owner.get(taskId)
+    if (submitter === undefined) return
+    this.#owner.delete(taskId)
+    const queue = this.#queues.get(submitter)
+    queue?.delete(taskId)
+    if (queue?.size === 0) this.#queues.delete(submitter)
+  }
+
+  /** Drops everything waiting from `submitter`; returns how many. */
+  dropSubmitter(submitter: string): number {
+    const queue = this.#queues.get(submitter)
+    if (queue == null) return 0
+    for (const id of queue.keys()) this.#owner.delete(id)
+    this.#queues.delete(submitter)
+    return queue.size
+  }
+
+  /**
+   * Takes the oldest announcement of the next submitter in turn (skipping those `skip` says to
+   * pass over for now) and moves that submitter to the back of the line.
+   */
+  next(skip: (submitter: string) => boolean = () => false): VerifiedAnnouncement | undefined {
+    for (const [submitter, queue] of this.#queues) {
+      if (skip(submitter)) continue
+      const first = queue.entries().next().value
+      if (first === undefined) continue
+      const [taskId, a] = first
+      this.delete(taskId)
+      const rest = this.#queues.get(submitter)
+      if (rest != null) {
+        // to the back of the round
+        this.#queues.delete(submitter)
+        this.#queues.set(submitter, rest)
+      }
+      return a
+    }
+    return undefined
+  }
+
+  clear(): void {
+    this.#queues.clear()
+    this.#owner.clear()
+  }
+
+  #dropOldestOf(submitter: string): void {
+    const oldest = this.#queues.get(submitter)?.keys().next().value
+    if (oldest !== undefined) this.delete(oldest)
+  }
+}

@@ -3,6 +3,12 @@
  *
  * Announcements this node could run but has no free slot for wait in a bounded queue and are bid
  * on when a slot frees, so a busy mesh pulls work instead of the submitter re-announcing it.
+ *
+ * Fairness under floods (issue 11): the queue is round-robin across submitters and bounded per
+ * submitter ({@link FairQueue}); a bid waits {@link BID_REPLY_TIMEOUT_MS} at most; a submitter
+ * that has never answered a bid gets one bid in flight at a time, and is dropped — its waiting
+ * tasks and new announcements ignored — for {@link SHUN_MS} (doubling on each repeat) once it
+ * leaves {@link MAX_UNANSWERED_BIDS} bids in a row unanswered.
  */
 import { createHash } from 'node:crypto'
 import type { Logger, PeerId } from '@libp2p/interface'
@@ -10,18 +16,36 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_MODULE_BYTES } from '../runtime/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
+import { FairQueue } from './announce.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import type { BlobCid } from '../blobs/index.js'
-import { type ExecutorPolicy, type MarketComponents, type MarketEvent, TASKS_TOPIC } from './types.js'
+import {
+  type ExecutorPolicy,
+  INFLATED_FUEL,
+  type MarketComponents,
+  type MarketEvent,
+  TASKS_TOPIC,
+} from './types.js'
 import type { MarketTransport } from './transport.js'
 import { BID_PROTOCOL, MAX_REPLY_BYTES, RESULT_PROTOCOL } from './wire.js'
 
-/** Announcements kept waiting for a free slot. */
-export const MAX_CANDIDATES = 1024
 /** Task ids remembered as executed, never bid on again. */
 export const MAX_EXECUTED_IDS = 20_000
-/** How long a bid waits for the submitter's reply. */
-export const BID_REPLY_TIMEOUT_MS = 5_000
+/**
+ * How long a bid waits for the submitter's reply. A submitter's bid window closes within 100 ms
+ * of the first bid, but a busy node (dozens of nodes in one test process) can take seconds to
+ * open the first stream; on main this was 5 s.
+ */
+export const BID_REPLY_TIMEOUT_MS = 3_000
+/**
+ * Unanswered bids in a row after which a submitter that has never answered one is dropped for a
+ * while. A submitter that answered before is never dropped for being slow.
+ */
+export const MAX_UNANSWERED_BIDS = 3
+/** How long a submitter that left bids unanswered is dropped; doubles per repeat, up to 16×. */
+export const SHUN_MS = 30_000
+/** Submitters whose answering record is kept; the least recently seen are forgotten. */
+export const MAX_TRACKED_SUBMITTERS = 4096
 /** Largest input an executor fetches. */
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024
 const CLAIM_ATTEMPTS = 5
@@ -43,10 +67,25 @@ export interface ExecutorStats {
   bidsSent: number
   awardsWon: number
   claimsSent: number
+  /** Announcements not bid on because of a flood limit or a dropped submitter. */
+  announcementsDropped: number
+  /** Times a submitter was dropped for leaving bids unanswered. */
+  submittersDropped: number
+}
+
+/** What an executor remembers of a submitter's answering. */
+interface SubmitterRecord {
+  /** It answered a bid (award or decline) at least once. */
+  answered: boolean
+  inFlight: number
+  unanswered: number
+  droppedUntil: number
+  drops: number
 }
 
 export class Executor {
-  private readonly candidates = new Map<string, VerifiedAnnouncement>()
+  private readonly candidates = new FairQueue()
+  private readonly submitters = new Map<string, SubmitterRecord>()
   private readonly executedIds = new Set<string>()
   private readonly bidding = new Set<string>()
   private readonly running = new Map<string, AbortController>()
@@ -54,7 +93,14 @@ export class Executor {
     Pick<ExecutorPolicy, 'fault' | 'admit'>
   private readonly self: string
   private shutdown = new AbortController()
-  readonly stats: ExecutorStats = { executed: 0, bidsSent: 0, awardsWon: 0, claimsSent: 0 }
+  readonly stats: ExecutorStats = {
+    executed: 0,
+    bidsSent: 0,
+    awardsWon: 0,
+    claimsSent: 0,
+    announcementsDropped: 0,
+    submittersDropped: 0,
+  }
 
   constructor(
     private readonly components: MarketComponents,
@@ -96,7 +142,53 @@ export class Executor {
     if (spec.memoryBytes > this.policy.memoryMB * MIB) return 'needs more memory than offered'
     if (spec.maxPrice < this.policy.price) return 'max price below our ask'
     if (this.executedIds.has(a.taskId)) return 'already executed'
+    if (this.isDropped(spec.submitter)) return 'the submitter left our bids unanswered'
     return this.policy.admit?.(spec.submitter)
+  }
+
+  private record(submitter: string): SubmitterRecord {
+    let r = this.submitters.get(submitter)
+    if (r == null) {
+      r = { answered: false, inFlight: 0, unanswered: 0, droppedUntil: 0, drops: 0 }
+      if (this.submitters.size >= MAX_TRACKED_SUBMITTERS) {
+        for (const [k, v] of this.submitters) {
+          if (v.inFlight > 0) continue
+          this.submitters.delete(k)
+          break
+        }
+      }
+    } else this.submitters.delete(submitter)
+    this.submitters.set(submitter, r) // most recently seen last
+    return r
+  }
+
+  private isDropped(submitter: string): boolean {
+    return (this.submitters.get(submitter)?.droppedUntil ?? 0) > Date.now()
+  }
+
+  /** A submitter that never answered a bid gets one bid in flight at a time. */
+  private mustWait(submitter: string): boolean {
+    const r = this.submitters.get(submitter)
+    return r != null && !r.answered && r.inFlight > 0
+  }
+
+  private answered(submitter: string): void {
+    const r = this.record(submitter)
+    r.answered = true
+    r.unanswered = 0
+  }
+
+  private unanswered(submitter: string): void {
+    const r = this.record(submitter)
+    if (r.answered) return
+    r.unanswered++
+    if (r.unanswered < MAX_UNANSWERED_BIDS) return
+    r.unanswered = 0
+    r.droppedUntil = Date.now() + SHUN_MS * 2 ** Math.min(4, r.drops)
+    r.drops++
+    this.stats.submittersDropped++
+    this.stats.announcementsDropped += this.candidates.dropSubmitter(submitter)
+    this.log('dropped submitter %s: it left %d bids unanswered', submitter, MAX_UNANSWERED_BIDS)
   }
 
   /**
@@ -113,20 +205,16 @@ export class Executor {
       }
       return
     }
-    if (this.refusal(a) !== undefined || this.bidding.has(a.taskId) || this.running.has(a.taskId)) return
+    if (this.bidding.has(a.taskId) || this.running.has(a.taskId)) return
+    if (this.refusal(a) !== undefined) {
+      if (this.isDropped(a.spec.submitter)) this.stats.announcementsDropped++
+      return
+    }
     // On a first round, leave some tasks to the others: fewer bid streams, same choice for the
     // submitter. Later rounds (re-announcements, reissues) are bid on by everyone who can.
     const replicas = a.spec.replicas === AUTO_REPLICAS ? DEFAULT_AUTO_REPLICAS : a.spec.replicas
     if (!invited && a.round <= 1 && Math.random() >= this.bidProbability(replicas)) return
-    if (this.candidates.has(a.taskId)) {
-      this.candidates.set(a.taskId, a)
-      return
-    }
-    if (this.candidates.size >= MAX_CANDIDATES) {
-      const oldest = this.candidates.keys().next().value
-      if (oldest !== undefined) this.candidates.delete(oldest)
-    }
-    this.candidates.set(a.taskId, a)
+    this.stats.announcementsDropped += this.candidates.put(a)
     this.pump()
   }
 
@@ -141,13 +229,15 @@ export class Executor {
   private pump(): void {
     const now = Date.now()
     while (this.busy < this.policy.maxTasks && !this.shutdown.signal.aborted) {
-      const next = this.candidates.entries().next().value
-      if (next === undefined) return
-      const [taskId, a] = next
-      this.candidates.delete(taskId)
+      const a = this.candidates.next((s) => this.mustWait(s))
+      if (a === undefined) return
+      const taskId = a.taskId
       if (a.spec.expiresAt <= now || this.refusal(a) !== undefined) continue
       this.bidding.add(taskId)
+      const r = this.record(a.spec.submitter)
+      r.inFlight++
       void this.bid(a).finally(() => {
+        r.inFlight--
         this.bidding.delete(taskId)
         this.pump()
       })
@@ -175,8 +265,11 @@ export class Executor {
       )
     } catch (err) {
       this.log('bid on %s to %p failed: %s', a.taskId, submitter, (err as Error).message)
+      // a reset or refused stream is not held against it (a restarting submitter); silence is
+      if (signal.aborted && !this.shutdown.signal.aborted) this.unanswered(a.spec.submitter)
       return
     }
+    this.answered(a.spec.submitter)
     if (reply.decision !== BidReply.Decision.AWARD) {
       this.log.trace('bid on %s declined: %s', a.taskId, reply.reason)
       return
@@ -255,14 +348,14 @@ export class Executor {
       executor: this.self,
       status: outcome.status,
       code: outcome.code,
-      fuelUsed: Number(outcome.fuelUsed),
+      fuelUsed: fault === 'inflate-fuel' ? INFLATED_FUEL : Number(outcome.fuelUsed),
       outputHash: outputCid.multihash.digest,
       outputCid,
       outputBytes: output.byteLength,
       resultHash: '',
     }
     claim.resultHash = resultHashOf(claim)
-    const signed = await signClaim(this.components.privateKey, claim)
+    const signed = await signClaim(this.components.privateKey, claim, this.components.network)
     if (fault === 'slow') await delayUntil(deadlineAt + 100, signal)
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       try {

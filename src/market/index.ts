@@ -69,7 +69,7 @@
  * const out = await market.result(done.tasks[0].taskId)
  * ```
  */
-export { SeenAnnouncements } from './announce.js'
+export { FairQueue, MAX_CANDIDATES, MAX_CANDIDATES_PER_SUBMITTER, SeenAnnouncements } from './announce.js'
 export {
   InvalidAnnouncementError,
   InvalidClaimError,
@@ -80,17 +80,27 @@ export {
   PeerUnreachableError,
   UnknownTaskError,
 } from './errors.js'
-export { BID_REPLY_TIMEOUT_MS, MAX_CANDIDATES } from './executor.js'
+export {
+  BID_REPLY_TIMEOUT_MS,
+  type ExecutorStats,
+  MAX_UNANSWERED_BIDS,
+  SHUN_MS,
+} from './executor.js'
 export { explainSupply, explainWaiting } from './explain.js'
 export { Market, MAX_JOB_TASKS, TICK_MS } from './market.js'
 export { AutoReplication, MAX_TRACKED_EXECUTORS } from './auto.js'
 export {
   AUTO_REPLICAS,
+  agreedFuelOf,
   type Claim,
+  checkClaimAgainstSpec,
   decodeSpec,
   encodeSpec,
   MAX_ANNOUNCEMENT_BYTES,
   MAX_CLAIM_BYTES,
+  NONCE_BYTES,
+  payableTerms,
+  resultHashOf,
   signAnnouncement,
   signClaim,
   type TaskSpec,
@@ -104,6 +114,7 @@ export {
   type ExecutorPolicy,
   type Fault,
   type GossipMessage,
+  INFLATED_FUEL,
   type JobRequest,
   type JobState,
   type JobView,

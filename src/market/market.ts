@@ -195,7 +195,7 @@ export class Market {
   private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<void> {
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
     try {
-      a = await verifyAnnouncement(bytes)
+      a = await verifyAnnouncement(bytes, Date.now(), this.components.network)
     } catch (err) {
       return this.rejectAnnouncement((err as Error).message)
     }

@@ -16,6 +16,7 @@ import {
   TaskSpec as PbSpec,
   SignedClaim,
 } from '../pb/market.js'
+import { type NetworkId, networkName, PUBLIC_NETWORK, signedBytes, verifySigned } from '../network/index.js'
 import { type OutcomeStatus, outcomeHash } from '../runtime/index.js'
 import { InvalidAnnouncementError, InvalidClaimError, InvalidTaskSpecError } from './errors.js'
 
@@ -183,11 +184,16 @@ export interface VerifiedAnnouncement {
   cancelled: boolean
 }
 
-function announceSigned(specBytes: Uint8Array, round: number, cancelled: boolean): Uint8Array {
+function announceSigned(
+  specBytes: Uint8Array,
+  round: number,
+  cancelled: boolean,
+  network: NetworkId,
+): Uint8Array {
   const head = new Uint8Array(5)
   new DataView(head.buffer).setUint32(0, round)
   head[4] = cancelled ? 1 : 0
-  return uint8ArrayConcat([ANNOUNCE_TAG, head, specBytes])
+  return signedBytes(ANNOUNCE_TAG, network, uint8ArrayConcat([head, specBytes]))
 }
 
 export async function signAnnouncement(
@@ -195,8 +201,9 @@ export async function signAnnouncement(
   specBytes: Uint8Array,
   round: number,
   cancelled = false,
+  network: NetworkId = PUBLIC_NETWORK,
 ): Promise<Uint8Array> {
-  const signature = await key.sign(announceSigned(specBytes, round, cancelled))
+  const signature = await key.sign(announceSigned(specBytes, round, cancelled, network))
   return PbAnnouncement.encode({
     spec: ab(specBytes),
     round,
@@ -207,9 +214,14 @@ export async function signAnnouncement(
 
 /**
  * Decodes and checks an announcement: size, shape, that it is signed by the spec's submitter,
- * and that the task has not expired. Dedupe and replay are the caller's (see announce.ts).
+ * and that the task has not expired. Dedupe and replay are the caller's (see announce.ts). An
+ * announcement signed for another network (network/index.ts) fails the signature check.
  */
-export async function verifyAnnouncement(bytes: Uint8Array, now = Date.now()): Promise<VerifiedAnnouncement> {
+export async function verifyAnnouncement(
+  bytes: Uint8Array,
+  now = Date.now(),
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<VerifiedAnnouncement> {
   const fail = (m: string): never => {
     throw new InvalidAnnouncementError(m)
   }
@@ -230,8 +242,16 @@ export async function verifyAnnouncement(bytes: Uint8Array, now = Date.now()): P
   }
   const submitter = peerIdFromMultihash(Digest.decode(peerBytes(spec.submitter)))
   if (submitter.publicKey == null) fail('the submitter peer id embeds no public key')
-  const ok = await submitter.publicKey!.verify(announceSigned(pb.spec, pb.round, pb.cancelled), pb.signature)
-  if (!ok) fail('signature is not by the submitter')
+  let ok: boolean
+  try {
+    ok = await submitter.publicKey!.verify(
+      announceSigned(pb.spec, pb.round, pb.cancelled, network),
+      pb.signature,
+    )
+  } catch {
+    ok = false // a signature of the wrong length
+  }
+  if (!ok) fail(`signature is not by the submitter in this network (${networkName(network)})`)
   if (spec.expiresAt <= now) fail('the task has expired')
   const taskId = taskIdOf(pb.spec)
   return {
@@ -266,7 +286,11 @@ export function resultHashOf(c: Pick<Claim, 'status' | 'code' | 'fuelUsed' | 'ou
   )
 }
 
-export async function signClaim(key: PrivateKey, c: Claim): Promise<Uint8Array> {
+export async function signClaim(
+  key: PrivateKey,
+  c: Claim,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<Uint8Array> {
   const claim = PbClaim.encode({
     taskId: CID.parse(c.taskId).bytes,
     executor: ab(peerBytes(c.executor)),
@@ -279,7 +303,7 @@ export async function signClaim(key: PrivateKey, c: Claim): Promise<Uint8Array> 
     outcomeHash: uint8ArrayFromString(c.resultHash, 'base16'),
     outputBytes: c.outputBytes,
   })
-  const signature = await key.sign(uint8ArrayConcat([CLAIM_TAG, claim]))
+  const signature = await key.sign(signedBytes(CLAIM_TAG, network, claim))
   return SignedClaim.encode({ claim, signature: new Uint8Array(signature) })
 }
 
@@ -287,7 +311,11 @@ export async function signClaim(key: PrivateKey, c: Claim): Promise<Uint8Array> 
  * Decodes and checks a signed claim: size, shape, signature by `expectedExecutor` (the stream's
  * remote peer), and that its outcome hash matches its own fields.
  */
-export async function verifyClaim(bytes: Uint8Array, expectedExecutor: string): Promise<Claim> {
+export async function verifyClaim(
+  bytes: Uint8Array,
+  expectedExecutor: string,
+  network: NetworkId = PUBLIC_NETWORK,
+): Promise<Claim> {
   const fail = (m: string): never => {
     throw new InvalidClaimError(m)
   }
@@ -308,8 +336,8 @@ export async function verifyClaim(bytes: Uint8Array, expectedExecutor: string): 
   }
   if (executor.toString() !== expectedExecutor) fail('claim names another executor than the sender')
   if (executor.publicKey == null) fail('executor peer id embeds no public key')
-  if (!(await executor.publicKey!.verify(uint8ArrayConcat([CLAIM_TAG, signed.claim]), signed.signature))) {
-    fail('claim signature is not by the executor')
+  if (!(await verifySigned(executor.publicKey!, CLAIM_TAG, network, signed.claim, signed.signature))) {
+    fail(`claim signature is not by the executor in this network (${networkName(network)})`)
   }
   if (!STATUSES.includes(pb.status as OutcomeStatus)) fail(`unknown status ${pb.status.slice(0, 32)}`)
   if (pb.outputHash.byteLength !== 32) fail('output hash is not 32 bytes')
@@ -343,4 +371,52 @@ export async function verifyClaim(bytes: Uint8Array, expectedExecutor: string): 
   if (claim.resultHash !== uint8ArrayToString(pb.outcomeHash, 'base16'))
     fail('outcome hash does not match the claim')
   return claim
+}
+
+/**
+ * Checks a verified claim against the task it claims for: what the executor reports must fit
+ * inside the limits the submitter set. A claim with more fuel than the spec's limit, or more
+ * output than its maximum, cannot come from an honest run (the sandbox stops at the limit and
+ * reports `out_of_fuel` with exactly the limit), so it is invalid: refused, never counted, never
+ * paid.
+ * @throws InvalidClaimError naming the broken limit
+ */
+export function checkClaimAgainstSpec(claim: Claim, spec: TaskSpec): void {
+  if (claim.fuelUsed > spec.fuel)
+    throw new InvalidClaimError(`claimed fuel ${claim.fuelUsed} is above the task's limit of ${spec.fuel}`)
+  if (claim.outputBytes > spec.maxOutputBytes)
+    throw new InvalidClaimError(
+      `claimed output of ${claim.outputBytes} bytes is above the task's limit of ${spec.maxOutputBytes}`,
+    )
+}
+
+/**
+ * The payment rule (SECURITY.md, "what an executor can do"): an executor whose result was accepted
+ * is paid for the fuel the agreeing replicas reported — the quorum's value, which every member
+ * of the winning group signed identically because fuel is part of the outcome hash — and never
+ * more than the submitter offered: the spec's fuel limit at no more than its max price. A single
+ * executor's own figure is never trusted beyond those bounds.
+ *
+ * @param agreedFuel fuel of the accepted result (the same in every claim of the winning group)
+ * @param bidPrice the executor's winning bid, micro-credits per Gfuel
+ */
+export function payableTerms(
+  spec: Pick<TaskSpec, 'fuel' | 'maxPrice'>,
+  agreedFuel: number,
+  bidPrice: number,
+): { fuelUsed: number; price: number } {
+  const fuelUsed = Number.isSafeInteger(agreedFuel) && agreedFuel > 0 ? Math.min(agreedFuel, spec.fuel) : 0
+  const price = Number.isSafeInteger(bidPrice) && bidPrice > 0 ? Math.min(bidPrice, spec.maxPrice) : 0
+  return { fuelUsed, price }
+}
+
+/**
+ * The fuel the quorum agreed on: the fuel of the accepted claims when they all report the same
+ * figure (they do: fuel is inside the compared outcome hash), else 0 — nothing is paid on a figure
+ * the replicas did not agree on.
+ */
+export function agreedFuelOf(acceptedClaims: readonly Pick<Claim, 'fuelUsed'>[]): number {
+  if (acceptedClaims.length === 0) return 0
+  const first = acceptedClaims[0].fuelUsed
+  return acceptedClaims.every((c) => c.fuelUsed === first) ? first : 0
 }

@@ -11,7 +11,16 @@ import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import type { AutoReplication } from './auto.js'
 import { InvalidClaimError } from './errors.js'
 import type { Journal, TaskRecord } from './journal.js'
-import { ab, type Claim, signAnnouncement, type TaskSpec, verifyClaim } from './spec.js'
+import {
+  ab,
+  agreedFuelOf,
+  type Claim,
+  checkClaimAgainstSpec,
+  payableTerms,
+  signAnnouncement,
+  type TaskSpec,
+  verifyClaim,
+} from './spec.js'
 import type { JournalEntry, SettledExecutor, TaskEffect, TaskEvent } from './task-events.js'
 import { timerName } from './task-events.js'
 import type { MarketTransport, RemotePeer } from './transport.js'
@@ -45,20 +54,26 @@ export type Settings = Required<
 
 /**
  * What a settled task pays each executor: the seam between verification and the ledger. The
- * ledger turns each line into one signed receipt (amount from fuel × price).
+ * ledger turns each line into one signed receipt (amount from fuel × price). The payment rule
+ * (spec.ts `payableTerms`): an accepted executor is paid the fuel the agreeing replicas reported —
+ * never one executor's own figure — bounded by the spec's fuel limit and max price; the others
+ * are paid nothing.
  */
 export function settlementOf(
   record: Pick<TaskRecord, 'taskId' | 'jobId'>,
+  spec: Pick<TaskSpec, 'fuel' | 'maxPrice'>,
   executors: SettledExecutor[],
 ): TaskSettlement {
+  const agreed = agreedFuelOf(
+    executors.filter((x) => x.verdict === 'accepted').map((x) => ({ fuelUsed: x.claimedFuel })),
+  )
   return {
     taskId: record.taskId,
     jobId: record.jobId,
     executors: executors.map((x) => ({
       peer: x.peer,
       verdict: x.verdict,
-      fuelUsed: x.claimedFuel,
-      price: x.price,
+      ...payableTerms(spec, x.verdict === 'accepted' ? agreed : 0, x.price),
     })),
   }
 }
@@ -136,7 +151,7 @@ export class Submitter {
     const claims = new Map<string, Claim>()
     for (const { peer, signed } of await this.journal.claims(id)) {
       try {
-        claims.set(peer, await verifyClaim(signed, peer))
+        claims.set(peer, await verifyClaim(signed, peer, this.components.network))
       } catch (err) {
         if (!(err instanceof InvalidClaimError)) throw err
       }
@@ -198,7 +213,8 @@ export class Submitter {
         this.#reply(live, e.requestId, ClaimAck.encode({ ok: e.ok, reason: e.reason }))
         break
       case 'publish': {
-        const bytes = await signAnnouncement(this.components.privateKey, live.specBytes, e.round, e.cancelled)
+        const { privateKey, network } = this.components
+        const bytes = await signAnnouncement(privateKey, live.specBytes, e.round, e.cancelled, network)
         const invitees = e.cancelled ? [] : this.#invitees(live, e.round)
         if (invitees.length > 0) {
           for (const peer of invitees) {
@@ -239,7 +255,7 @@ export class Submitter {
         break
       }
       case 'settle':
-        await this.#settle(id, live.machine.view().record, e)
+        await this.#settle(id, live.machine.view().record, live.machine.spec, e)
         break
       case 'emit':
         this.emit(e.event)
@@ -314,9 +330,14 @@ export class Submitter {
    * settled. A crash in between leaves it unmarked, so a restart settles it again (the ledger
    * skips receipts it already holds). Adaptive replication learns from the verdicts afterwards.
    */
-  async #settle(id: string, record: TaskRecord, e: Extract<TaskEffect, { type: 'settle' }>): Promise<void> {
+  async #settle(
+    id: string,
+    record: TaskRecord,
+    spec: TaskSpec,
+    e: Extract<TaskEffect, { type: 'settle' }>,
+  ): Promise<void> {
     try {
-      await this.settings.onSettled?.(settlementOf(record, e.executors))
+      await this.settings.onSettled?.(settlementOf(record, spec, e.executors))
       await this.journal.markSettled(id)
     } catch (err) {
       this.log.error('task %s: settling: %s', id, (err as Error).message)
@@ -374,7 +395,9 @@ export class Submitter {
     const { peer } = from
     let claim: Claim
     try {
-      claim = await verifyClaim(body, peer)
+      claim = await verifyClaim(body, peer, this.components.network)
+      const known = this.#live.get(claim.taskId)
+      if (known != null) checkClaimAgainstSpec(claim, known.machine.spec)
     } catch (err) {
       if (err instanceof InvalidClaimError) return ClaimAck.encode({ ok: false, reason: err.message })
       throw err

@@ -2,6 +2,7 @@ import type { ComponentLogger, Libp2p, PeerId, PrivateKey } from '@libp2p/interf
 import type { BlobService, BlobStore } from '../blobs/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { Outcome, RunRequest } from '../runtime/index.js'
+import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
 import type { AdaptiveReplicationInit, ExecutorVerdict } from '../verification/index.js'
 import type { MarketTransport } from './transport.js'
@@ -59,13 +60,21 @@ export interface MarketComponents {
   runtime: { run(req: RunRequest): Promise<Outcome> }
   /** The `market` sublevel of the node's store: the submitter's journal. */
   db: Sublevel
+  /** The network announcements and claims are signed for (network/index.ts). @default PUBLIC_NETWORK */
+  network?: NetworkId
   /** Capacity records seen (CapacityService), used to explain a stuck task. */
   capacity?: { known(): Capacity[] }
   logger: ComponentLogger
 }
 
-/** Testing aid (issue 6): how a faulty executor misbehaves. */
-export type Fault = 'wrong-output' | 'collude' | 'silent' | 'slow'
+/**
+ * Testing aid (issues 6 and 11): how a faulty executor misbehaves. `inflate-fuel` claims
+ * {@link INFLATED_FUEL} fuel for every run, whatever the task used, to bill more than it did.
+ */
+export type Fault = 'wrong-output' | 'collude' | 'silent' | 'slow' | 'inflate-fuel'
+
+/** The fuel an `inflate-fuel` executor claims (the figure of issue 11's attack). */
+export const INFLATED_FUEL = 9_000_000_000_000_000
 
 /** What this node offers as an executor. */
 export interface ExecutorPolicy {
@@ -210,6 +219,10 @@ export interface MarketStats {
   bidsSent: number
   awardsWon: number
   claimsSent: number
+  /** Announcements not bid on because of a flood limit or a dropped submitter. */
+  announcementsDropped: number
+  /** Times a submitter was dropped for leaving bids unanswered. */
+  submittersDropped: number
   announcementsAccepted: number
   announcementsRejected: number
   /** Our tasks that are not finished. */

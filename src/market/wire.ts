@@ -30,8 +30,12 @@ export const MAX_BID_BYTES = 256
 /** Largest input sent inline with an award (saves the executor a blob fetch). */
 export const INLINE_INPUT_BYTES = 8 * 1024
 export const MAX_REPLY_BYTES = INLINE_INPUT_BYTES + 512
-/** Streams per connection and direction for each market protocol. */
-export const MAX_MARKET_STREAMS = 256
+/**
+ * Streams per connection and direction for each market protocol. An executor has at most
+ * `maxTasks` bids and claims open to one submitter; 64 leaves room without letting one peer
+ * hold hundreds of half-open streams.
+ */
+export const MAX_MARKET_STREAMS = 64
 /** Requests one channel carries at once, each way; more are answered with an error. */
 export const MAX_CHANNEL_REQUESTS = 256
 /** Channel streams per connection and direction (one is used; spares cover a reconnect). */

@@ -55,6 +55,8 @@ export class DaemonMetrics {
           bidsSent: 0,
           awardsWon: 0,
           claimsSent: 0,
+          announcementsDropped: 0,
+          submittersDropped: 0,
           announcementsAccepted: 0,
           announcementsRejected: 0,
           liveTasks: 0,

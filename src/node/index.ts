@@ -38,7 +38,13 @@ export {
 } from './relay.js'
 export { cachingNoiseCrypto, PUBLIC_KEY_CACHE_ENTRIES } from './noise-crypto.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
-export { parseSwarmKey, newSwarmKey, SwarmKeyError } from './swarm-key.js'
+export {
+  parseSwarmKey,
+  newSwarmKey,
+  readSwarmKeyFile,
+  SwarmKeyError,
+  writeSwarmKeyFile,
+} from './swarm-key.js'
 export { acquireLock, DaemonLockedError, type DaemonLock } from './lock.js'
 export {
   type ConnectionJson,

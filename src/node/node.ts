@@ -4,6 +4,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { createTopicScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -14,6 +15,7 @@ import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { cachingNoiseCrypto } from './noise-crypto.js'
+import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
 import { guardPnetCipher } from './pnet-memory.js'
 import { type ReachabilityService, reachability } from './reachability.js'
@@ -43,6 +45,27 @@ const LOOPBACK_IPS = ['127.0.0.1', '::1']
 export const MAX_CONNECTIONS = 32
 /** Concurrent ping streams per connection and direction (libp2p's default is one out, two in). */
 const PING_STREAMS_PER_CONNECTION = 4
+/**
+ * Score of each invalid message (one a topic validator rejects: forged, malformed) squared, per
+ * topic: three invalid messages take a peer below gossipsub's graylist threshold (−80), so its
+ * messages are then ignored until the penalty decays (halving every decay interval). Only this
+ * counter is scored: delivery-rate penalties would punish peers of a quiet topic.
+ */
+const INVALID_MESSAGE_WEIGHT = -10
+const INVALID_MESSAGE_DECAY = 0.5
+
+/** Topic score parameters that penalise invalid messages and nothing else. */
+function invalidOnlyScore(): Partial<TopicScoreParams> {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
+    invalidMessageDeliveriesDecay: INVALID_MESSAGE_DECAY,
+  }
+}
 
 export type NodeServices = {
   identify: Identify
@@ -185,6 +208,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     peerDiscovery.push(mdns({ serviceTag: init.swarmKey == null ? 'plusone' : 'plusone-private' }))
   }
   const observer = new HandshakeObserver(init.onRefusedHandshake)
+  // capacity records are signed for this node's network: a private swarm's never pass here
+  const network = networkOf(init.swarmKey)
   // the announce filter is needed before the service exists; until then, libp2p's own view
   let reach: ReachabilityService | undefined
   const node = (await createLibp2p({
@@ -225,8 +250,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
         peerInfoMapper: passthroughMapper,
         ...init.dht,
         // one memory per node: a replayed older record never overwrites a newer one held here
-        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory() },
-        selectors: { [CAPACITY_NAMESPACE]: capacitySelector },
+        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory(undefined, network) },
+        selectors: { [CAPACITY_NAMESPACE]: (key, records) => capacitySelector(key, records, network) },
         logPrefix: 'plusone:dht',
         datastorePrefix: '/plusone-dht',
         metricsPrefix: 'plusone_dht',
@@ -255,6 +280,10 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
           // share a NAT address, so neither is penalised
           IPColocationFactorWhitelist: new Set(LOOPBACK_IPS),
           ...(init.swarmKey == null ? {} : { IPColocationFactorWeight: 0 }),
+          // topic validators (market, settlement) reject forged and malformed messages: penalise them
+          topics: Object.fromEntries(
+            (init.topics ?? []).map((t) => [t, createTopicScoreParams(invalidOnlyScore())]),
+          ),
         },
       }),
     },

@@ -131,6 +131,8 @@ describe('capacity records in the DHT (5 nodes, private swarm)', () => {
   })
 
   describe('forged records', () => {
+    // records are signed for the swarm's network (a public-mesh record is refused here anyway)
+    const net = () => mesh.daemons[0].network
     let victimKey: PrivateKey
     let victimId: string
     let key: Uint8Array
@@ -141,24 +143,28 @@ describe('capacity records in the DHT (5 nodes, private swarm)', () => {
       victimKey = await generateKeyPair('Ed25519')
       victimId = peerIdFromPrivateKey(victimKey).toString()
       key = capacityKey(victimId)
-      genuine = await signCapacity(victimKey, offer(100))
+      genuine = await signCapacity(victimKey, offer(100), net())
       const put = await putFrom(mesh.daemons[0].node, key, genuine)
       assert.ok(put.stored >= NODES - 1, `the genuine record reaches the swarm (stored on ${put.stored})`)
     })
 
     const forgeries: Array<[string, () => Promise<Uint8Array>]> = [
-      ['signed by another key', async () => signCapacity(await generateKeyPair('Ed25519'), offer(200))],
-      ['expired', async () => signCapacity(victimKey, offer(201, { expiresAt: Date.now() - 1_000 }))],
+      [
+        'signed by another key',
+        async () => signCapacity(await generateKeyPair('Ed25519'), offer(200), net()),
+      ],
+      ['expired', async () => signCapacity(victimKey, offer(201, { expiresAt: Date.now() - 1_000 }), net())],
       [
         'oversize',
         async () =>
           signCapacity(
             victimKey,
             offer(202, { features: Array.from({ length: 30 }, (_, i) => `f${i}`.padEnd(60, 'x')) }),
+            net(),
           ),
       ],
       ['malformed', async () => new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3])],
-      ['with a lower sequence number', async () => signCapacity(victimKey, offer(50))],
+      ['with a lower sequence number', async () => signCapacity(victimKey, offer(50), net())],
     ]
 
     for (const [name, forge] of forgeries) {
@@ -166,7 +172,7 @@ describe('capacity records in the DHT (5 nodes, private swarm)', () => {
         const forged = await forge()
         if (name !== 'with a lower sequence number') {
           // the validator alone refuses it, with a named error
-          await assert.rejects(capacityValidator(key, forged), InvalidCapacityRecordError)
+          await assert.rejects(capacityValidator(key, forged, net()), InvalidCapacityRecordError)
         }
         const put = await putFrom(forger, key, forged)
         assert.equal(put.stored, 0, 'no remote peer stored the forgery')
