@@ -6,8 +6,13 @@ const MAX_RETRY_MS = 30_000
 const DIAL_TIMEOUT_MS = 5_000
 /** How often bootstrap peers this node is not connected to are dialled again. */
 const REJOIN_INTERVAL_MS = 10_000
-/** A bootstrap peer that keeps failing is tried at most this rarely. */
-const MAX_REJOIN_BACKOFF_MS = 5 * 60_000
+/**
+ * A bootstrap peer that keeps failing is tried at most this rarely. Kept short: one dial of a
+ * bootstrap peer every 30 s is cheap, and it bounds how long the two halves of a healed partition
+ * (or a home whose link came back) stay apart — with minutes of backoff they stayed apart for
+ * minutes, and receipts signed meanwhile never crossed.
+ */
+const MAX_REJOIN_BACKOFF_MS = 30_000
 
 /**
  * Keeps a node joined to the mesh: whenever it has no connections at all, it dials its
