@@ -141,7 +141,8 @@ async function receiptsPropagated(mesh: Mesh): Promise<void> {
       const counts = await Promise.all(mesh.daemons.map(async (d) => (await receiptsOf(d)).length))
       return counts.every((c) => c === want) ? true : undefined
     },
-    { attempts: 100, intervalMs: 100 },
+    // hundreds of receipts cross a 7-node gossip mesh while each check reads 7 ledgers: give it 30 s
+    { attempts: 300, intervalMs: 100 },
   )
 }
 
