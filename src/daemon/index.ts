@@ -240,21 +240,10 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         maxAwardsPerPrefix: init.swarmKey == null ? 1 : undefined,
         onSettled: (s) => {
           metrics.settled(s, replicasOf(market, s.taskId))
-          return settlement
-            .settle(
-              s.taskId,
-              s.jobId,
-              s.executors.map((e) => ({
-                peer: e.peer,
-                verdict: e.verdict,
-                fuelUsed: BigInt(e.fuelUsed),
-                pricePerGfuel: BigInt(e.price),
-              })),
-            )
-            .catch((err: Error) => {
-              say(`settling ${s.taskId} failed: ${err.message}`)
-              throw err
-            })
+          return settlement.settleTask(s).catch((err: Error) => {
+            say(`settling ${s.taskId} failed: ${err.message}`)
+            throw err
+          })
         },
         ...init.market,
         executor: {

@@ -235,6 +235,32 @@ export class SettlementService {
     return { ...this.counters }
   }
 
+  /**
+   * The market's `onSettled` hook: a settled task as the market reports it (fuel and price as
+   * numbers, price in micro-credits per Gfuel) turned into {@link settle}'s receipts.
+   */
+  settleTask(s: {
+    taskId: string
+    jobId: string
+    executors: ReadonlyArray<{
+      peer: string
+      verdict: ExecutorSettlement['verdict']
+      fuelUsed: number
+      price: number
+    }>
+  }): Promise<void> {
+    return this.settle(
+      s.taskId,
+      s.jobId,
+      s.executors.map((e) => ({
+        peer: e.peer,
+        verdict: e.verdict,
+        fuelUsed: BigInt(e.fuelUsed),
+        pricePerGfuel: BigInt(e.price),
+      })),
+    )
+  }
+
   /** Signs, stores and publishes one receipt per executor of a finished task. */
   async settle(taskId: string, jobId: string, executors: readonly ExecutorSettlement[]): Promise<void> {
     const now = Date.now()

@@ -118,17 +118,7 @@ export async function startMemMesh(
     }
     const marketInit: MarketInit = {
       ...init,
-      onSettled: (s) =>
-        settlement.settle(
-          s.taskId,
-          s.jobId,
-          s.executors.map((e) => ({
-            peer: e.peer,
-            verdict: e.verdict,
-            fuelUsed: BigInt(e.fuelUsed),
-            pricePerGfuel: BigInt(e.price),
-          })),
-        ),
+      onSettled: (s) => settlement.settleTask(s),
     }
     marketInits.push(marketInit)
     const market = new Market(components, marketInit)
