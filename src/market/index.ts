@@ -137,7 +137,8 @@ export type {
   RequestHandler,
   RequestOptions,
 } from './transport.js'
-export { libp2pTransport } from './transport-libp2p.js'
+export { type Libp2pTransportComponents, libp2pTransport } from './transport-libp2p.js'
+export { MAX_PEER_REQUESTS, PEER_REQUESTS_PER_SECOND, type PeerLimitsInit } from './peer-limits.js'
 export {
   type InMemoryNetworkInit,
   type InMemoryNode,
@@ -146,5 +147,5 @@ export {
   type NetworkCounters,
 } from './transport-memory.js'
 export type { TaskEffect, TaskEvent } from './task-events.js'
-export { BID_PROTOCOL, RESULT_PROTOCOL } from './wire.js'
+export { BID_PROTOCOL, CHANNEL_PROTOCOL, MAX_CHANNEL_REQUEST_BYTES, RESULT_PROTOCOL } from './wire.js'
 export { chooseCandidates, INVITE_PROTOCOL, invitationsFor } from './candidates.js'

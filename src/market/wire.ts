@@ -5,7 +5,8 @@
  * ```
  * /plusone/market/1.0.0  one long-lived stream per peer pair and direction, many requests:
  *                        varint(len) [kind u8][id u32 BE][method u8][body]   (kind 0 request,
- *                        1 reply, 2 error with a UTF-8 reason; method 0 bid, 1 result)
+ *                        1 reply, 2 error with a UTF-8 reason; method 0 bid, 1 result,
+ *                        2 invite; an unknown method is answered with an error)
  * /plusone/bid/1.0.0     one stream per request (peers without the channel):
  *                        executor → submitter: varint(len) Bid          (≤ 256 bytes)
  *                        submitter → executor: varint(len) BidReply     (≤ MAX_REPLY_BYTES)
@@ -18,10 +19,14 @@
  * to a dozen of them. On the channel a request is one frame each way. Replies carry the
  * request's id, so slow answers (a bid held while its window is open) never block others.
  * A peer that does not speak the channel is asked over one stream per request, as before.
+ * What one peer may ask is bounded on both paths together (peer-limits.ts).
  */
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
+import { INVITE_PROTOCOL } from './candidates.js'
 import { MarketChannelError } from './errors.js'
+import type { PeerLimits } from './peer-limits.js'
+import { MAX_ANNOUNCEMENT_BYTES, MAX_CLAIM_BYTES } from './spec.js'
 
 export const BID_PROTOCOL = '/plusone/bid/1.0.0'
 export const RESULT_PROTOCOL = '/plusone/result/1.0.0'
@@ -42,6 +47,11 @@ export const MAX_CHANNEL_REQUESTS = 256
 export const MAX_CHANNEL_STREAMS = 4
 /** How long opening a channel may take before its requests fail. */
 export const CHANNEL_OPEN_TIMEOUT_MS = 10_000
+/**
+ * Largest request frame the channel reads, whatever methods are handled at the moment (each
+ * method's own limit is checked after): an announcement (invite) is the largest request.
+ */
+export const MAX_CHANNEL_REQUEST_BYTES = Math.max(MAX_ANNOUNCEMENT_BYTES, MAX_CLAIM_BYTES, MAX_BID_BYTES)
 /** Peers remembered as not speaking the channel (asked over one stream per request). */
 const MAX_LEGACY_PEERS = 1024
 const LEGACY_RETRY_MS = 10 * 60 * 1000
@@ -51,7 +61,9 @@ const KIND_REQUEST = 0
 const KIND_REPLY = 1
 const KIND_ERROR = 2
 /** Method numbers on the channel, by per-stream protocol. */
-const METHODS = [BID_PROTOCOL, RESULT_PROTOCOL] as const
+export const CHANNEL_METHODS = [BID_PROTOCOL, RESULT_PROTOCOL, INVITE_PROTOCOL] as const
+const METHODS = CHANNEL_METHODS
+export type ChannelMethod = (typeof CHANNEL_METHODS)[number]
 
 /** Opens streams: on an open connection when there is one (cheaper), else by dialling. */
 export type Dialer = Pick<Libp2p, 'dialProtocol'> &
@@ -119,14 +131,24 @@ export interface Responder {
   respond: (body: Uint8Array, connection: Connection, signal: AbortSignal) => Promise<Uint8Array>
 }
 
-/** A per-stream handler that reads one bounded request and answers with the bytes `respond` returns. */
+/**
+ * A per-stream handler that reads one bounded request and answers with the bytes `respond`
+ * returns. With `limits`, a peer over its limits has the stream reset before it is read.
+ */
 export function responder(
   maxRequestBytes: number,
   timeoutMs: number,
   respond: Responder['respond'],
   onError: (err: Error) => void,
+  limits?: PeerLimits,
 ): (stream: Stream, connection: Connection) => Promise<void> {
   return async (stream, connection) => {
+    const peer = connection.remotePeer.toString()
+    const refused = limits?.admit(peer)
+    if (refused != null) {
+      stream.abort(new MarketChannelError(`refused a request from ${peer}: ${refused}`))
+      return
+    }
     const signal = AbortSignal.timeout(timeoutMs)
     try {
       const lp = lpStream(stream, { maxDataLength: maxRequestBytes })
@@ -137,6 +159,8 @@ export function responder(
     } catch (err) {
       onError(err as Error)
       stream.abort(err as Error)
+    } finally {
+      if (limits != null) limits.release(peer)
     }
   }
 }
@@ -166,23 +190,25 @@ function parse(bytes: Uint8Array): Frame {
 
 /**
  * The channel handler: answers requests as they come, several at once (at most
- * MAX_CHANNEL_REQUESTS), each bounded by its method's size and deadline. A malformed frame
- * closes the channel; a request that fails is answered with an error frame.
+ * MAX_CHANNEL_REQUESTS per channel, and what `limits` allows the peer over all its channels and
+ * streams), each bounded by its method's size and deadline. `responders` is read per request, so
+ * methods can be handled and unhandled while channels are open; a method with no responder is
+ * refused. A malformed frame closes the channel; a request that fails is answered with an error.
  */
 export function channelResponder(
-  responders: Partial<Record<(typeof METHODS)[number], Responder>>,
+  responders: Partial<Record<ChannelMethod, Responder>>,
   onError: (err: Error) => void,
   /** Aborting it ends every channel this handler serves (the market stopped). */
   signal: AbortSignal,
+  limits?: PeerLimits,
 ): (stream: Stream, connection: Connection) => Promise<void> {
-  const byMethod = METHODS.map((p) => responders[p])
-  const maxRequest = Math.max(...byMethod.map((r) => r?.maxRequestBytes ?? 0))
   return async (stream, connection) => {
     const stop = (): void => stream.abort(new MarketChannelError('the market stopped'))
     if (signal.aborted) return stop()
     signal.addEventListener('abort', stop, { once: true })
     stream.addEventListener('close', () => signal.removeEventListener('abort', stop), { once: true })
-    const lp = lpStream(stream, { maxDataLength: maxRequest + HEADER_BYTES })
+    const peer = connection.remotePeer.toString()
+    const lp = lpStream(stream, { maxDataLength: MAX_CHANNEL_REQUEST_BYTES + HEADER_BYTES })
     let inflight = 0
     // replies not yet taken by the transport: a peer that asks without reading is cut off
     let unsent = 0
@@ -201,8 +227,12 @@ export function channelResponder(
     try {
       for (;;) {
         const f = parse((await lp.read()).subarray())
-        const r = byMethod[f.method]
-        if (f.kind !== KIND_REQUEST || r == null) throw new MarketChannelError('malformed channel request')
+        if (f.kind !== KIND_REQUEST) throw new MarketChannelError('malformed channel request')
+        const r = responders[METHODS[f.method]]
+        if (r == null) {
+          refuse(f.id, f.method, `unknown method ${f.method}`)
+          continue
+        }
         if (f.body.byteLength > r.maxRequestBytes) {
           refuse(f.id, f.method, `request over ${r.maxRequestBytes} bytes`)
           continue
@@ -211,16 +241,25 @@ export function channelResponder(
           refuse(f.id, f.method, 'too many requests in flight')
           continue
         }
+        const refused = limits?.admit(peer)
+        if (refused != null) {
+          refuse(f.id, f.method, refused)
+          continue
+        }
         inflight++
+        const settle = (): void => {
+          inflight--
+          limits?.release(peer)
+        }
         // copied: keep only the body, not the whole received buffer it may be a view of
         const body = f.body.slice()
         r.respond(body, connection, AbortSignal.timeout(r.timeoutMs)).then(
           (reply) => {
-            inflight--
+            settle()
             answer(f.id, f.method, KIND_REPLY, reply)
           },
           (err: Error) => {
-            inflight--
+            settle()
             onError(err)
             refuse(f.id, f.method, err.message)
           },
@@ -366,7 +405,7 @@ export class MarketWire implements Dialer {
     maxReplyBytes: number,
     signal: AbortSignal,
   ): Promise<Uint8Array> => {
-    const method = METHODS.indexOf(protocol as (typeof METHODS)[number])
+    const method = METHODS.indexOf(protocol as ChannelMethod)
     const key = peer.toString()
     const perStream = (): Promise<Uint8Array> =>
       requestOnStream(this.dialer, peer, protocol, body, maxReplyBytes, signal)
