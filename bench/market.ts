@@ -1,18 +1,40 @@
 /**
  * Market latency and throughput on a 10-node in-process mesh (loopback), empty task, k=3.
  *
- *   node --import tsx --import ./src/polyfill.ts bench/market.ts [latencyTasks] [throughputTasks]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/market.js [latencyTasks] [throughputTasks]
+ *   ... dist/bench/market.js --baseline ../base [latencyTasks] [throughputTasks] [rounds]
+ *
+ * With `--baseline <dir>` (a built checkout of the baseline commit) it runs itself from both
+ * trees, alternating, and prints each figure with the ratio ours/baseline (bench/compare.ts).
  *
  * - latency: one single-task job at a time, submitJob() → job done (accepted output checked)
  * - throughput: jobs of 20 tasks submitted so that 200 tasks are in flight, until
  *   `throughputTasks` are done; accepted tasks per second over the whole run.
  * Anchor (issue 5): Bacalhau's libp2p-era network ~1.3 s per job, 0.75 jobs/s.
- * Targets: p50 ≤ 50 ms, p99 ≤ 200 ms, ≥ 100 tasks/s.
+ * Targets (issue 12): p50 ≤ 30 ms, p99 ≤ 100 ms, ≥ 100 tasks/s, ≤ 10 ms of CPU per task (all nodes).
  */
 import { enc, example, startMesh } from '../test/market/helpers.js'
+import { baselineArg, compare, figure } from './compare.js'
 
-const latencyTasks = Number(process.argv[2] ?? 200)
-const throughputTasks = Number(process.argv[3] ?? 1000)
+const { baseline, rest } = baselineArg(process.argv.slice(2))
+if (baseline != null) {
+  await compare(
+    'market',
+    rest.slice(0, 2),
+    baseline,
+    [
+      figure('latency p50', 'ms', 'lower', /p50 ([\d.]+) ms/),
+      figure('latency p99', 'ms', 'lower', /p99 ([\d.]+) ms/),
+      figure('throughput', 'tasks/s', 'higher', /: ([\d.]+) tasks\/s/),
+      figure('CPU per task, whole mesh', 'ms', 'lower', /cpu: ([\d.]+) ms/),
+      figure('executions per task', '', 'lower', /\(([\d.]+) per task\)/),
+    ],
+    { rounds: Number(rest[2] ?? 1) },
+  )
+  process.exit(0)
+}
+const latencyTasks = Number(rest[0] ?? 200)
+const throughputTasks = Number(rest[1] ?? 1000)
 const IN_FLIGHT = 200
 const JOB_TASKS = 20
 const NODES = 10

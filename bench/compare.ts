@@ -1,0 +1,102 @@
+/**
+ * Baseline and ours in one run: a benchmark given `--baseline <dir>` (a built checkout of the
+ * baseline commit, e.g. `git worktree add ../base 379319d && cd ../base && npm ci && npm run build`)
+ * runs itself from both trees as child processes, alternating (ours, baseline, ours, ...) so both
+ * see the same machine load, and prints each figure side by side with the ratio ours/baseline.
+ */
+import { spawn } from 'node:child_process'
+import { loadavg } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ROOT } from '../test/market/helpers.js'
+
+export interface Figure {
+  name: string
+  /** Reads the figure from the benchmark's output; undefined when it is not there. */
+  read: (output: string) => number | undefined
+  /** What a better result looks like (for the reader). */
+  better: 'lower' | 'higher'
+  unit: string
+}
+
+/** `--baseline <dir>` from argv, and argv without it. */
+export function baselineArg(argv: string[]): { baseline?: string; rest: string[] } {
+  const i = argv.indexOf('--baseline')
+  if (i < 0) return { rest: argv }
+  return { baseline: resolve(argv[i + 1]), rest: [...argv.slice(0, i), ...argv.slice(i + 2)] }
+}
+
+/** Runs `node <tree>/dist/bench/<script>.js ...args` and resolves with its stdout; bounded by `timeoutMs`. */
+function runIn(tree: string, script: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', join(tree, 'dist/src/polyfill.js'), join(tree, `dist/bench/${script}.js`), ...args],
+      { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutMs, killSignal: 'SIGKILL' },
+    )
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      if (code === 0) resolvePromise(out)
+      else reject(new Error(`${tree} ${script} exited with ${code ?? signal}:\n${out}`))
+    })
+  })
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]
+}
+
+/**
+ * Runs `script` from ours and from `baseline`, `rounds` times each, alternating, and prints every
+ * figure's median per tree, the ratio ours/baseline, and the load average around each run.
+ */
+export async function compare(
+  script: string,
+  args: string[],
+  baseline: string,
+  figures: Figure[],
+  { rounds = 1, timeoutMs = 20 * 60_000 }: { rounds?: number; timeoutMs?: number } = {},
+): Promise<void> {
+  const trees = { ours: ROOT, baseline }
+  const got: Record<'ours' | 'baseline', number[][]> = { ours: [], baseline: [] }
+  const loads: string[] = []
+  for (let r = 0; r < rounds; r++) {
+    for (const which of ['ours', 'baseline'] as const) {
+      const before = loadavg()[0]
+      const out = await runIn(trees[which], script, args, timeoutMs)
+      loads.push(`${which} ${before.toFixed(1)}→${loadavg()[0].toFixed(1)}`)
+      got[which].push(figures.map((f) => f.read(out) ?? Number.NaN))
+      process.stderr.write(`${which} round ${r + 1}:\n${out}\n`)
+    }
+  }
+  const width = Math.max(...figures.map((f) => f.name.length + f.unit.length + 3))
+  console.log(
+    `${script}: ours (${trees.ours}) vs baseline (${baseline}), median of ${rounds} alternating run(s)`,
+  )
+  console.log(`${'figure'.padEnd(width)}  ${'baseline'.padStart(10)}  ${'ours'.padStart(10)}  ratio`)
+  figures.forEach((f, i) => {
+    const b = median(got.baseline.map((row) => row[i]))
+    const o = median(got.ours.map((row) => row[i]))
+    console.log(
+      `${`${f.name} (${f.unit})`.padEnd(width)}  ${b.toFixed(1).padStart(10)}  ${o.toFixed(1).padStart(10)}  ${(o / b).toFixed(2)}  (${f.better} is better)`,
+    )
+  })
+  console.log(`load average (1 min) before→after each run: ${loads.join(', ')}`)
+}
+
+/** A figure read by a regular expression's first group. */
+export function figure(name: string, unit: string, better: Figure['better'], pattern: RegExp): Figure {
+  return {
+    name,
+    unit,
+    better,
+    read: (out) => {
+      const m = pattern.exec(out)
+      return m == null ? undefined : Number(m[1])
+    },
+  }
+}
