@@ -175,6 +175,58 @@ function frame(kind: number, id: number, method: number, body: Uint8Array): Uint
   return out
 }
 
+/**
+ * Frames queued in one turn of the event loop go out together, in one write: one yamux frame,
+ * one noise message and one socket write instead of one each (a job's announcements, an
+ * executor's bids and a submitter's awards come in bursts). Writes are serial and in order.
+ */
+class FrameQueue {
+  #frames: Uint8Array[] = []
+  #writing = 0
+  #scheduled = false
+  #busy = false
+
+  constructor(
+    private readonly lp: LengthPrefixedStream,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Frames queued or being written. */
+  get unsent(): number {
+    return this.#frames.length + this.#writing
+  }
+
+  push(f: Uint8Array): void {
+    this.#frames.push(f)
+    if (this.#scheduled || this.#busy) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.#flush()
+    })
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#busy) return
+    this.#busy = true
+    try {
+      while (this.#frames.length > 0) {
+        const batch = this.#frames
+        this.#frames = []
+        this.#writing = batch.length
+        await this.lp.writeV(batch)
+        this.#writing = 0
+      }
+    } catch (err) {
+      this.#frames = []
+      this.onError(err as Error)
+    } finally {
+      this.#writing = 0
+      this.#busy = false
+    }
+  }
+}
+
 interface Frame {
   kind: number
   id: number
@@ -210,17 +262,14 @@ export function channelResponder(
     const peer = connection.remotePeer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_CHANNEL_REQUEST_BYTES + HEADER_BYTES })
     let inflight = 0
-    // replies not yet taken by the transport: a peer that asks without reading is cut off
-    let unsent = 0
+    const out = new FrameQueue(lp, (err) => stream.abort(err))
     const answer = (id: number, method: number, kind: number, body: Uint8Array): void => {
-      if (++unsent > 2 * MAX_CHANNEL_REQUESTS) {
+      // replies not yet taken by the transport: a peer that asks without reading is cut off
+      if (out.unsent >= 2 * MAX_CHANNEL_REQUESTS) {
         stream.abort(new MarketChannelError('the peer does not read its replies'))
         return
       }
-      lp.write(frame(kind, id, method, body)).then(
-        () => unsent--,
-        (err: Error) => stream.abort(err),
-      )
+      out.push(frame(kind, id, method, body))
     }
     const refuse = (id: number, method: number, reason: string): void =>
       answer(id, method, KIND_ERROR, new TextEncoder().encode(reason.slice(0, MAX_REASON_BYTES)))
@@ -286,12 +335,14 @@ class Channel {
   private nextId = 1
   private answered = false
   private failed = false
+  private readonly out: FrameQueue
 
   constructor(
     private readonly stream: Stream,
     private readonly lp: LengthPrefixedStream,
     private readonly onClosed: (channel: Channel, unsupported: boolean) => void,
   ) {
+    this.out = new FrameQueue(lp, (err) => this.fail(err))
     void this.readLoop()
   }
 
@@ -330,7 +381,7 @@ class Channel {
         pending.fallback()
       },
     })
-    this.lp.write(frame(KIND_REQUEST, id, method, body)).catch((err: Error) => this.fail(err))
+    this.out.push(frame(KIND_REQUEST, id, method, body))
   }
 
   private async readLoop(): Promise<void> {
