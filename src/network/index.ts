@@ -10,6 +10,9 @@
  * leaves the node: only its hash is mixed in, under a tag of its own.
  */
 import { createHash } from 'node:crypto'
+import { type VerifyingKey, verifyWith } from './keys.js'
+
+export { signWith, type VerifyingKey, verifyWith } from './keys.js'
 
 /** A network's 32-byte id. */
 export type NetworkId = Uint8Array
@@ -47,14 +50,14 @@ export function signedBytes(tag: Uint8Array, network: NetworkId, message: Uint8A
  * TypeError on those, which must not escape a decoder of network input).
  */
 export async function verifySigned(
-  key: { verify(data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean> },
+  key: VerifyingKey,
   tag: Uint8Array,
   network: NetworkId,
   message: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
   try {
-    return await key.verify(signedBytes(tag, network, message), signature)
+    return await verifyWith(key, signedBytes(tag, network, message), signature)
   } catch {
     return false
   }
