@@ -195,7 +195,8 @@ export class Market {
   private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<void> {
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
     try {
-      a = await verifyAnnouncement(bytes, Date.now(), this.components.network)
+      // an invitation's connection already authenticates its sender (see verifyAnnouncement)
+      a = await verifyAnnouncement(bytes, Date.now(), this.components.network, invitedBy)
     } catch (err) {
       return this.rejectAnnouncement((err as Error).message)
     }
