@@ -6,6 +6,8 @@
  *
  * With `--baseline <dir>` (a built checkout of the baseline commit) it runs itself from both
  * trees, alternating, and prints each figure with the ratio ours/baseline (bench/compare.ts).
+ * With `PLUSONE_BENCH_PROFILE=<file.cpuprofile>` the throughput phase alone is CPU-profiled
+ * (main thread; read it with scripts/cpuprofile.mjs).
  *
  * - latency: one single-task job at a time, submitJob() → job done (accepted output checked)
  * - throughput: jobs of 20 tasks submitted so that 200 tasks are in flight, until
@@ -13,6 +15,8 @@
  * Anchor (issue 5): Bacalhau's libp2p-era network ~1.3 s per job, 0.75 jobs/s.
  * Targets (issue 12): p50 ≤ 30 ms, p99 ≤ 100 ms, ≥ 100 tasks/s, ≤ 10 ms of CPU per task (all nodes).
  */
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { enc, example, startMesh } from '../test/market/helpers.js'
 import { baselineArg, compare, figure } from './compare.js'
 
@@ -76,6 +80,13 @@ try {
   }
   latencies.sort((a, b) => a - b)
 
+  const profileTo = process.env.PLUSONE_BENCH_PROFILE
+  const profiler = profileTo ? new Session() : undefined
+  if (profiler != null) {
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.start')
+  }
   let submitted = 0
   let finished = 0
   let failed = 0
@@ -101,6 +112,11 @@ try {
   })
   const seconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
+  if (profiler != null && profileTo != null) {
+    const { profile } = await profiler.post('Profiler.stop')
+    await writeFile(profileTo, JSON.stringify(profile))
+    profiler.disconnect()
+  }
   const cpuMsPerTask = (cpu.user + cpu.system) / 1000 / throughputTasks
   const executed = mesh.nodes.reduce((n, m) => n + m.market.stats().executed, 0)
 
