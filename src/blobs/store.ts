@@ -11,6 +11,8 @@ export const MAX_BLOB_BYTES = 64 * 1024 * 1024
 /** Default chunk size of {@link BlobStore.read}: 512 KiB. */
 export const READ_CHUNK_BYTES = 512 * 1024
 const TEMP_DIR = '.tmp'
+/** Stored blobs whose size is remembered, so `has` and `size` need no `stat` (a task asks several). */
+const MAX_KNOWN_BLOBS = 4096
 
 /** The file operations the store uses; tests substitute one to inject faults (e.g. ENOSPC). */
 export type BlobStoreFs = Pick<
@@ -71,6 +73,11 @@ export class BlobStore {
   private readonly verifyOnRead: boolean
   private readonly log?: Logger
   private readonly shards = new Set<string>()
+  /**
+   * CID → size of blobs seen stored. Blobs are immutable and leave only through `delete`, which
+   * forgets them; a file removed behind the store's back is noticed by the next read.
+   */
+  private readonly known = new Map<string, number>()
 
   private constructor(init: BlobStoreInit) {
     this.dir = join(init.dataDir, 'blobs')
@@ -134,6 +141,7 @@ export class BlobStore {
     try {
       bytes = await this.fs.readFile(this.path(cid), { signal: options.signal })
     } catch (err) {
+      this.known.delete(cid.toString())
       throw notFound(err, cid)
     }
     if ((options.verify ?? this.verifyOnRead) && !blobCidOf(bytes).equals(cid)) {
@@ -144,8 +152,11 @@ export class BlobStore {
   }
 
   async has(cid: BlobCid): Promise<boolean> {
+    if (this.known.has(cid.toString())) return true
     try {
-      return (await this.fs.stat(this.path(cid))).isFile()
+      const st = await this.fs.stat(this.path(cid))
+      if (st.isFile()) this.remember(cid, st.size)
+      return st.isFile()
     } catch {
       return false
     }
@@ -153,10 +164,24 @@ export class BlobStore {
 
   /** Size in bytes. Throws {@link BlobNotFoundError} if absent. */
   async size(cid: BlobCid): Promise<number> {
+    const known = this.known.get(cid.toString())
+    if (known !== undefined) return known
     try {
-      return (await this.fs.stat(this.path(cid))).size
+      const { size } = await this.fs.stat(this.path(cid))
+      this.remember(cid, size)
+      return size
     } catch (err) {
       throw notFound(err, cid)
+    }
+  }
+
+  private remember(cid: BlobCid, size: number): void {
+    const key = cid.toString()
+    this.known.delete(key)
+    this.known.set(key, size)
+    if (this.known.size > MAX_KNOWN_BLOBS) {
+      const oldest = this.known.keys().next().value
+      if (oldest !== undefined) this.known.delete(oldest)
     }
   }
 
@@ -209,12 +234,16 @@ export class BlobStore {
 
   /** Removes a blob; returns whether it was there. */
   async delete(cid: BlobCid): Promise<boolean> {
+    this.known.delete(cid.toString())
     try {
       await this.fs.unlink(this.path(cid))
       return true
     } catch (err) {
       if ((err as { code?: unknown }).code === 'ENOENT') return false
       throw err
+    } finally {
+      // a `has` that stat'ed the file while it was being unlinked may have remembered it
+      this.known.delete(cid.toString())
     }
   }
 

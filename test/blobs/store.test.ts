@@ -82,6 +82,9 @@ describe('BlobStore', () => {
     await using dir = await tempDir()
     const store = await BlobStore.open({ dataDir: dir.path })
     const cid = await store.put(bytesOf(10))
+    // asked once before (the store then remembers it): a delete must still be seen
+    assert.equal(await store.has(cid), true)
+    assert.equal(await store.size(cid), 10)
     assert.equal(await store.delete(cid), true)
     assert.equal(await store.delete(cid), false)
     assert.equal(await store.has(cid), false)
