@@ -2,7 +2,8 @@
  * Blob throughput over one libp2p stream (tcp + noise + yamux) on loopback, beside a raw
  * node:net copy of the same bytes in the same run.
  *
- *   node --import tsx --import ./src/polyfill.ts bench/blobs.ts [MiB] [runs]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs]
+ *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs]   (baseline and ours, bench/compare.ts)
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -14,10 +15,25 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { BlobService, BlobStore, CHUNK_BYTES } from '../src/blobs/index.js'
+import { baselineArg, compare, figure } from './compare.js'
 
+const { baseline, rest } = baselineArg(process.argv.slice(2))
+if (baseline != null) {
+  await compare('blobs', rest, baseline, [
+    figure(
+      '/plusone/blob/1.0.0',
+      'MB/s',
+      'higher',
+      /\/plusone\/blob\/1\.0\.0 \(noise\+yamux\)\s+([\d.]+) MB\/s/,
+    ),
+    figure('bare libp2p stream', 'MB/s', 'higher', /bare libp2p stream \(noise\+yamux\)\s+([\d.]+) MB\/s/),
+    figure('ratio ours/bare stream', '', 'higher', /ratio ours\/bare libp2p stream\s+([\d.]+)/),
+  ])
+  process.exit(0)
+}
 const MIB = 1024 * 1024
-const blobMiB = Number(process.argv[2] ?? 64)
-const runs = Number(process.argv[3] ?? 5)
+const blobMiB = Number(rest[0] ?? 64)
+const runs = Number(rest[1] ?? 5)
 
 async function node(): Promise<Libp2p> {
   return createLibp2p({

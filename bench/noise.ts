@@ -5,9 +5,19 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddrConnectionPair } from '@libp2p/utils'
 import { cachingNoiseCrypto } from '../src/node/index.js'
 import { encrypter } from '../test/node/noise-helpers.js'
+import { baselineArg, compare, figure } from './compare.js'
 
-const HANDSHAKES = Number(process.argv[2] ?? 300)
-const ROUNDS = Number(process.argv[3] ?? 7)
+const { baseline, rest } = baselineArg(process.argv.slice(2))
+if (baseline != null) {
+  await compare('noise', rest, baseline, [
+    figure('default crypto, CPU per handshake', 'ms', 'lower', /default crypto.*?([\d.]+) ms CPU/),
+    figure('ours, CPU per handshake', 'ms', 'lower', /ours \(cached.*?([\d.]+) ms CPU/),
+    figure('ours, wall per handshake', 'ms', 'lower', /ours \(cached.*?ms CPU\s+([\d.]+) ms wall/),
+  ])
+  process.exit(0)
+}
+const HANDSHAKES = Number(rest[0] ?? 300)
+const ROUNDS = Number(rest[1] ?? 7)
 
 interface Side {
   key: PrivateKey

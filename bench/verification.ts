@@ -4,6 +4,7 @@
  * `startDaemon` like `plusone daemon`), without and with 2 `wrong-output` executors.
  *
  *   npm run build && node --import ./dist/src/polyfill.js dist/bench/verification.js [tasks] [inFlight]
+ *   ... dist/bench/verification.js --baseline ../base [tasks] [inFlight]   (baseline and ours, bench/compare.ts)
  *
  * - Node 0 submits; the 9 others execute (in the faulty mesh, 2 of them lie on every task).
  * - Per row, `tasks` single-task jobs (default 100), `inFlight` at a time (default 8); latency is
@@ -18,9 +19,22 @@ import { type Fault, TASKS_TOPIC } from '../src/market/index.js'
 import { runTask } from '../src/runtime/index.js'
 import { dec, enc, example } from '../test/market/helpers.js'
 import { createMesh, fullyConnect } from '../test/mesh.js'
+import { baselineArg, compare, figure } from './compare.js'
 
-const TASKS = Number(process.argv[2] ?? 100)
-const IN_FLIGHT = Number(process.argv[3] ?? 8)
+const { baseline, rest } = baselineArg(process.argv.slice(2))
+if (baseline != null) {
+  const row = (mode: string, column: number): RegExp =>
+    new RegExp(`^none\\s+${mode}\\s+${'\\S+\\s+'.repeat(column)}([\\d.]+)`, 'm')
+  await compare('verification', rest, baseline, [
+    figure('no faults, k=1: p50', 'ms', 'lower', row('k=1', 5)),
+    figure('no faults, k=3: p50', 'ms', 'lower', row('k=3', 5)),
+    figure('no faults, k=3: p99', 'ms', 'lower', row('k=3', 6)),
+    figure('no faults, k=3: tasks/s', '', 'higher', row('k=3', 7)),
+  ])
+  process.exit(0)
+}
+const TASKS = Number(rest[0] ?? 100)
+const IN_FLIGHT = Number(rest[1] ?? 8)
 const NODES = 10
 const FAULTY = [8, 9]
 const SPAN = 2_000
