@@ -5,12 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p, Stream } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
-import { createLibp2p } from 'libp2p'
 import {
   BID_PROTOCOL,
   CHANNEL_PROTOCOL,
@@ -20,7 +16,7 @@ import {
   type MarketTransport,
   RESULT_PROTOCOL,
 } from '../../src/market/index.js'
-import { type Mesh, type MeshNode, dec, enc, example, startMesh } from './helpers.js'
+import { bareNode, dec, enc, example, type Mesh, type MeshNode, startMesh } from './helpers.js'
 
 const PER_STREAM = [BID_PROTOCOL, RESULT_PROTOCOL, INVITE_PROTOCOL]
 const JOB_TIMEOUT_MS = 30_000
@@ -102,14 +98,7 @@ describe('market channel: the market on real libp2p nodes', () => {
   })
 })
 
-async function node(): Promise<Libp2p> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
-}
+const node = bareNode
 
 const KIND_REQUEST = 0
 const KIND_REPLY = 1

@@ -9,8 +9,12 @@ import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
 import { BlobService, BlobStore } from '../../src/blobs/index.js'
 import type { Capacity } from '../../src/capacity/index.js'
 import {
@@ -31,6 +35,16 @@ export const ROOT = fileURLToPath(
 
 export function example(name: string): Uint8Array {
   return new Uint8Array(readFileSync(`${ROOT}examples/build/${name}.wasm`))
+}
+
+/** A bare libp2p node on 127.0.0.1 (tcp, noise, yamux; no services) for wire-level tests. */
+export async function bareNode(): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
 }
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)

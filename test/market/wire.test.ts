@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Connection, Libp2p } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import {
   BID_PROTOCOL,
   CHANNEL_PROTOCOL,
@@ -17,19 +13,13 @@ import {
   type Responder,
   responder,
 } from '../../src/market/wire.js'
+import { bareNode } from './helpers.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
 const timeout = (): AbortSignal => AbortSignal.timeout(5_000)
 
-async function node(): Promise<Libp2p> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
-}
+const node = bareNode
 
 function streamsOf(conn: Connection | undefined, protocol: string): number {
   return conn?.streams.filter((s) => s.protocol === protocol).length ?? 0
