@@ -4,18 +4,53 @@
  * submit → first announcement heard → first award → executed → done.
  *
  *   npm run build && node --import ./dist/src/polyfill.js dist/bench/trace.js [tasks] [replicas] [task]
+ *   ... dist/bench/trace.js --baseline ../base [tasks] [replicas] [task]   (baseline and ours, bench/compare.ts)
  *
  * `task` is `empty` (default) or `primes`.
  */
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { RECEIPTS_TOPIC } from '../src/ledger/index.js'
 import { TASKS_TOPIC } from '../src/market/index.js'
 import { enc, example } from '../test/market/helpers.js'
 import { createMesh, fullyConnect } from '../test/mesh.js'
+import { baselineArg, compare, figure } from './compare.js'
 
-const TASKS = Number(process.argv[2] ?? 40)
-const REPLICAS = Number(process.argv[3] ?? 1)
-const TASK = process.argv[4] ?? 'empty'
+const { baseline, rest } = baselineArg(process.argv.slice(2))
+if (baseline != null) {
+  const phase = (name: string): RegExp => new RegExp(`${name}\\s+median\\s+([\\d.]+) ms`)
+  await compare('trace', rest, baseline, [
+    figure('submitJob returned', 'ms', 'lower', phase('submitJob returned')),
+    figure('first announced', 'ms', 'lower', phase('first announced')),
+    figure('first awarded', 'ms', 'lower', phase('first awarded')),
+    figure('first executed', 'ms', 'lower', phase('first executed')),
+    figure('done (accepted)', 'ms', 'lower', phase('first done')),
+    figure('waitForJob resolved', 'ms', 'lower', phase('waitForJob resolved')),
+  ])
+  process.exit(0)
+}
+const TASKS = Number(rest[0] ?? 40)
+const REPLICAS = Number(rest[1] ?? 1)
+const TASK = rest[2] ?? 'empty'
 const NODES = 10
+
+/**
+ * With `PLUSONE_BENCH_PROFILE=<file.cpuprofile>`, CPU-profiles the main thread until the returned
+ * function is called (bench/market.ts does the same for its throughput phase).
+ */
+async function startProfile(): Promise<(() => Promise<void>) | undefined> {
+  const to = process.env.PLUSONE_BENCH_PROFILE
+  if (to == null) return undefined
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return async () => {
+    const { profile } = await session.post('Profiler.stop')
+    await writeFile(to, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
 
 const module = example(TASK === 'primes' ? 'primes' : 'wat/empty')
 const mesh = await createMesh(NODES)
@@ -38,6 +73,7 @@ try {
   }
   const submitter = mesh.daemons[0].market
   const rows: number[][] = []
+  const profiler = await startProfile()
   for (let i = 0; i < TASKS + 5; i++) {
     const t0 = performance.now()
     const job = await submitter.submitJob({
@@ -57,6 +93,7 @@ try {
     const t = at.get(taskId) ?? {}
     if (i >= 5) rows.push([submitted - t0, ...phases.map((p) => (t[p] ?? Number.NaN) - t0), end - t0])
   }
+  await profiler?.()
   const median = (k: number): number => {
     const xs = rows.map((r) => r[k]).sort((a, b) => a - b)
     return xs[Math.floor(xs.length / 2)]
