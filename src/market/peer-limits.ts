@@ -53,9 +53,4 @@ export class PeerLimits {
     if (n <= 0) this.#inflight.delete(peer)
     else this.#inflight.set(peer, n)
   }
-
-  /** Requests in flight from `peer` (for tests and stats). */
-  inFlight(peer: string): number {
-    return this.#inflight.get(peer) ?? 0
-  }
 }
