@@ -16,7 +16,6 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
-import { type ConnectionDedupe, connectionDedupe } from './dedupe.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
 import { guardPnetCipher } from './pnet-memory.js'
 import { type ReachabilityService, reachability } from './reachability.js'
@@ -76,7 +75,6 @@ export type NodeServices = {
   reachability: ReachabilityService
   relay: SwitchableRelay
   homeRelays: HomeRelays
-  dedupe: ConnectionDedupe
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -238,8 +236,6 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
       homeRelays: homeRelays(),
       ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
       identify: identify(),
-      // `node` is assigned long before a duplicate can outlive DEDUPE_GRACE_MS
-      dedupe: connectionDedupe({ reidentify: (c) => node.services.identify.identify(c) }),
       // the connection monitor, kad-dht's routing-table checks and callers all ping over this
       // one protocol; with ping's default of one outbound (two inbound) stream per connection
       // two of them at once fail, and the monitor then aborts a healthy connection
