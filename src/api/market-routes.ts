@@ -62,6 +62,7 @@ async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
       throw new ApiError(404, (err as Error).message)
     if (name === 'InvalidJobError' || name === 'InvalidTaskSpecError')
       throw new ApiError(400, (err as Error).message)
+    if (name === 'JobBusyError') throw new ApiError(409, (err as Error).message)
     throw err
   }
 }
@@ -104,6 +105,11 @@ export function marketRoutes(market: Market): Route[] {
       method: 'GET',
       path: '/jobs/:id',
       handler: async ({ params }) => mapped(() => market.jobStatus(params.id)),
+    },
+    {
+      method: 'DELETE',
+      path: '/jobs/:id',
+      handler: async ({ params }) => mapped(() => market.removeJob(params.id)),
     },
     { method: 'GET', path: '/tasks', handler: async () => market.listTasks() },
     {

@@ -27,6 +27,10 @@
  * it, hashes bytes as they arrive, stores them only if they match the CID, and otherwise
  * moves on to the next holder. Concurrent fetches of one CID share one transfer.
  *
+ * **Cache.** {@link BlobCache} bounds what an executor keeps of other peers' blobs (modules,
+ * inputs, outputs): a size limit with least recently used out, pins for running tasks, inputs
+ * collected when a run ends and outputs once their task is settled or abandoned.
+ *
  * @example
  * ```ts
  * const store = await BlobStore.open({ dataDir })
@@ -38,6 +42,15 @@
  * ```
  */
 
+export {
+  BlobCache,
+  type BlobCacheComponents,
+  type BlobCacheInit,
+  type BlobCacheStats,
+  type CacheEntry,
+  type CachedKind,
+  DEFAULT_CACHE_BYTES,
+} from './cache.js'
 export {
   type BlobCid,
   BlobHasher,

@@ -25,6 +25,8 @@ export function describeEvent(e: MarketEvent): string {
       return `ran ${e.taskId}: ${e.status}`
     case 'dropped':
       return `dropped ${e.taskId}: ${e.reason}`
+    case 'removed':
+      return `job ${e.jobId} removed with its blobs`
   }
 }
 

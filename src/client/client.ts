@@ -6,6 +6,7 @@ import type {
   LedgerView,
   MarketEvent,
   MarketStats,
+  RemovedJob,
   NodeIdentity,
   NodeRecord,
   PeerInfo,
@@ -192,6 +193,14 @@ export class PlusoneClient {
   /** `POST /cancel/:id`: cancels a job or a task. */
   async cancel(id: string, options?: RequestOptions): Promise<void> {
     await this.#json('POST', path('/cancel', id), undefined, options)
+  }
+
+  /**
+   * `DELETE /jobs/:id`: removes a finished job and the blobs only it needs. Fails with an
+   * `ApiError` of status 409 while a task of it is running or settling (cancel it first).
+   */
+  removeJob(jobId: string, options?: RequestOptions): Promise<RemovedJob> {
+    return this.#json('DELETE', path('/jobs', jobId), undefined, options)
   }
 
   /** `GET /stats`: this node's market counters. */

@@ -123,6 +123,14 @@ export type MarketEvent =
   | { type: 'bid'; taskId: string; peer: string; decision: 'award' | 'decline'; reason?: string }
   | { type: 'executed'; taskId: string; status: string }
   | { type: 'dropped'; taskId: string; reason: string }
+  | { type: 'removed'; jobId: string }
+
+/** `DELETE /jobs/:id`: what removing a job freed. */
+export interface RemovedJob {
+  jobId: string
+  /** Blobs deleted (those nothing else on this node needs). */
+  blobs: number
+}
 
 /** `GET /stats`: this node's market counters. */
 export interface MarketStats {

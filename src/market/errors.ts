@@ -78,3 +78,12 @@ export class MarketChannelError extends Error {
     this.name = 'MarketChannelError'
   }
 }
+
+/** A job cannot be removed yet: a task of it is still running or settling. */
+export class JobBusyError extends Error {
+  static name = 'JobBusyError'
+  constructor(message: string) {
+    super(message)
+    this.name = 'JobBusyError'
+  }
+}

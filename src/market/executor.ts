@@ -6,7 +6,8 @@
  *
  * Fairness under floods (issue 11): the queue is round-robin across submitters and bounded per
  * submitter ({@link FairQueue}); a bid waits {@link BID_REPLY_TIMEOUT_MS} at most; a submitter
- * that has never answered a bid gets one bid in flight at a time, and is dropped — its waiting
+ * that has never answered a bid gets one bid in flight at a time (one that has, at most
+ * {@link MAX_BIDS_IN_FLIGHT_PER_SUBMITTER}), and is dropped — its waiting
  * tasks and new announcements ignored — for {@link SHUN_MS} (doubling on each repeat) once it
  * leaves {@link MAX_UNANSWERED_BIDS} bids in a row unanswered.
  */
@@ -18,7 +19,7 @@ import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
 import { FairQueue } from './announce.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
-import type { BlobCid } from '../blobs/index.js'
+import { type BlobCache, type BlobCid, blobCidOf } from '../blobs/index.js'
 import {
   type ExecutorPolicy,
   INFLATED_FUEL,
@@ -44,6 +45,11 @@ export const BID_REPLY_TIMEOUT_MS = 3_000
 export const MAX_UNANSWERED_BIDS = 3
 /** How long a submitter that left bids unanswered is dropped; doubles per repeat, up to 16×. */
 export const SHUN_MS = 30_000
+/**
+ * Bids this executor keeps in flight to one submitter, however many slots it has: a submitter
+ * that answered once and then stalls holds at most this many of them for a bid timeout.
+ */
+export const MAX_BIDS_IN_FLIGHT_PER_SUBMITTER = 4
 /** Submitters whose answering record is kept; the least recently seen are forgotten. */
 export const MAX_TRACKED_SUBMITTERS = 4096
 /** Largest input an executor fetches. */
@@ -108,6 +114,8 @@ export class Executor {
     policy: ExecutorPolicy,
     private readonly log: Logger,
     private readonly emit: (e: MarketEvent) => void,
+    /** Bounds what this node keeps of others' blobs; without it they are kept forever. */
+    private readonly cache?: BlobCache,
   ) {
     this.self = components.peerId.toString()
     this.policy = {
@@ -166,10 +174,13 @@ export class Executor {
     return (this.submitters.get(submitter)?.droppedUntil ?? 0) > Date.now()
   }
 
-  /** A submitter that never answered a bid gets one bid in flight at a time. */
+  /**
+   * A submitter that never answered a bid gets one bid in flight at a time; one that did, at most
+   * {@link MAX_BIDS_IN_FLIGHT_PER_SUBMITTER}.
+   */
   private mustWait(submitter: string): boolean {
     const r = this.submitters.get(submitter)
-    return r != null && !r.answered && r.inFlight > 0
+    return r != null && r.inFlight >= (r.answered ? MAX_BIDS_IN_FLIGHT_PER_SUBMITTER : 1)
   }
 
   private answered(submitter: string): void {
@@ -198,6 +209,8 @@ export class Executor {
   onAnnouncement(a: VerifiedAnnouncement, invited = false): void {
     if (a.cancelled) {
       this.candidates.delete(a.taskId)
+      // an abandoned task's output will not be fetched
+      void this.cache?.release(a.taskId).catch((err: Error) => this.log('collecting %s: %s', a.taskId, err.message))
       const run = this.running.get(a.taskId)
       if (run != null) {
         run.abort(new Error('cancelled by the submitter'))
@@ -236,15 +249,22 @@ export class Executor {
       this.bidding.add(taskId)
       const r = this.record(a.spec.submitter)
       r.inFlight++
-      void this.bid(a).finally(() => {
+      let inFlight = true
+      // the bid is no longer in flight once answered, even while the awarded task runs
+      const answered = (): void => {
+        if (!inFlight) return
+        inFlight = false
         r.inFlight--
+      }
+      void this.bid(a, answered).finally(() => {
+        answered()
         this.bidding.delete(taskId)
         this.pump()
       })
     }
   }
 
-  private async bid(a: VerifiedAnnouncement): Promise<void> {
+  private async bid(a: VerifiedAnnouncement, answered: () => void): Promise<void> {
     const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)])
     const submitter = peerIdFromString(a.spec.submitter)
     let reply: BidReply
@@ -270,6 +290,7 @@ export class Executor {
       return
     }
     this.answered(a.spec.submitter)
+    answered()
     if (reply.decision !== BidReply.Decision.AWARD) {
       this.log.trace('bid on %s declined: %s', a.taskId, reply.reason)
       return
@@ -283,6 +304,7 @@ export class Executor {
     const controller = new AbortController()
     this.running.set(a.taskId, controller)
     this.bidding.delete(a.taskId)
+    this.pump()
     try {
       await this.execute(a, submitter, reply, AbortSignal.any([controller.signal, this.shutdown.signal]))
     } catch (err) {
@@ -302,7 +324,9 @@ export class Executor {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.components.blobs.fetch(cid, { holders: [holder], maxBytes, signal })
-        return await this.components.blobStore.get(cid)
+        const bytes = await this.components.blobStore.get(cid)
+        await this.cache?.stored(cid.toString(), bytes.byteLength)
+        return bytes
       } catch (err) {
         if (signal.aborted || attempt >= FETCH_ATTEMPTS) throw err
         const backoffMs = FETCH_BACKOFF_MS * 2 ** attempt * (0.5 + Math.random())
@@ -322,14 +346,41 @@ export class Executor {
     if (fault === 'silent') return
     const deadlineAt = award.deadlineAt
     const runSignal = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, deadlineAt - Date.now()))])
-    const { blobStore } = this.components
     const inline =
       award.input.byteLength > 0 && equal(digestBytes(award.input), spec.inputCid.multihash.digest)
+    // pinned (and recorded) before they are fetched: never evicted while this task runs
+    const pins = [spec.moduleCid.toString(), ...(inline ? [] : [spec.inputCid.toString()])]
+    await this.cache?.pin(pins[0], 'module')
+    if (pins.length > 1) await this.cache?.pin(pins[1], 'input')
+    let outcome: Awaited<ReturnType<MarketComponents['runtime']['run']>>
+    try {
+      outcome = await this.run(a, submitter, inline ? award.input : undefined, runSignal)
+    } finally {
+      for (const cid of pins) this.cache?.unpin(cid)
+      if (pins.length > 1) await this.cache?.finishedInput(pins[1])
+    }
+    this.stats.executed++
+    this.emit({ type: 'executed', taskId: a.taskId, status: outcome.status })
+    let output = outcome.output
+    if (fault === 'wrong-output') output = digest(`wrong/${this.self}/${a.taskId}`)
+    if (fault === 'collude') output = digest(`collude/${a.taskId}`)
+    const settledOrAbandoned = await this.claim(a, outcome, output, deadlineAt, signal)
+    if (settledOrAbandoned) await this.cache?.release(a.taskId)
+  }
+
+  /** Fetches the module (and the input unless it came inline) and runs the task. */
+  private async run(
+    a: VerifiedAnnouncement,
+    submitter: PeerId,
+    inlineInput: Uint8Array | undefined,
+    runSignal: AbortSignal,
+  ): ReturnType<MarketComponents['runtime']['run']> {
+    const { spec } = a
     const [module, input] = await Promise.all([
       this.fetch(spec.moduleCid, submitter, MAX_MODULE_BYTES, runSignal),
-      inline ? award.input : this.fetch(spec.inputCid, submitter, MAX_INPUT_BYTES, runSignal),
+      inlineInput ?? this.fetch(spec.inputCid, submitter, MAX_INPUT_BYTES, runSignal),
     ])
-    const outcome = await this.components.runtime.run({
+    return this.components.runtime.run({
       module,
       moduleKey: spec.moduleCid.toString(),
       input,
@@ -337,12 +388,33 @@ export class Executor {
       limits: { fuel: BigInt(spec.fuel), memoryBytes: spec.memoryBytes, maxOutputBytes: spec.maxOutputBytes },
       signal: runSignal,
     })
-    this.stats.executed++
-    this.emit({ type: 'executed', taskId: a.taskId, status: outcome.status })
-    let output = outcome.output
-    if (fault === 'wrong-output') output = digest(`wrong/${this.self}/${a.taskId}`)
-    if (fault === 'collude') output = digest(`collude/${a.taskId}`)
-    const outputCid = await blobStore.put(output)
+  }
+
+  /**
+   * Stores the output, signs the claim and sends it. Returns true when the output will not be
+   * fetched (the claim was refused or never delivered): it can be collected now.
+   */
+  private async claim(
+    a: VerifiedAnnouncement,
+    outcome: Awaited<ReturnType<MarketComponents['runtime']['run']>>,
+    output: Uint8Array,
+    deadlineAt: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { spec } = a
+    const fault = this.policy.fault
+    const { blobStore } = this.components
+    const cache = this.cache
+    const outputKey = blobCidOf(output).toString()
+    // recorded before it is written; kept until the task is settled, or abandoned at its expiry
+    await cache?.pin(outputKey, 'output', { taskId: a.taskId, submitter: spec.submitter, until: spec.expiresAt })
+    let outputCid: BlobCid
+    try {
+      outputCid = await blobStore.put(output)
+      await cache?.stored(outputKey, output.byteLength)
+    } finally {
+      cache?.unpin(outputKey)
+    }
     const claim: Claim = {
       taskId: a.taskId,
       executor: this.self,
@@ -366,12 +438,16 @@ export class Executor {
         const ack = ClaimAck.decode(reply)
         this.stats.claimsSent++
         if (!ack.ok) this.log('claim for %s refused: %s', a.taskId, ack.reason)
-        return
+        return !ack.ok
       } catch (err) {
-        if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
+        if (signal.aborted || attempt === CLAIM_ATTEMPTS) {
+          this.log('claim for %s not delivered: %s', a.taskId, (err as Error).message)
+          return true
+        }
         await delayUntil(Date.now() + CLAIM_BACKOFF_MS * 2 ** (attempt - 1), signal)
       }
     }
+    return true
   }
 }
 

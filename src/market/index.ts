@@ -75,6 +75,7 @@ export {
   InvalidClaimError,
   InvalidJobError,
   InvalidTaskSpecError,
+  JobBusyError,
   MarketStoppedError,
   NoResultError,
   PeerUnreachableError,
@@ -83,11 +84,21 @@ export {
 export {
   BID_REPLY_TIMEOUT_MS,
   type ExecutorStats,
+  MAX_BIDS_IN_FLIGHT_PER_SUBMITTER,
   MAX_UNANSWERED_BIDS,
   SHUN_MS,
 } from './executor.js'
 export { explainSupply, explainWaiting } from './explain.js'
-export { Market, MAX_JOB_TASKS, TICK_MS } from './market.js'
+export {
+  COLLECT_INTERVAL_MS,
+  DEFAULT_JOB_RETENTION_MS,
+  Market,
+  MAX_JOB_TASKS,
+  type RemovedJob,
+  RETENTION_CHECK_MS,
+  TICK_MS,
+} from './market.js'
+export { MAX_PENDING_BIDS_PER_PEER } from './submitter.js'
 export { AutoReplication, MAX_TRACKED_EXECUTORS } from './auto.js'
 export {
   AUTO_REPLICAS,

@@ -128,6 +128,24 @@ export class Journal {
     return out
   }
 
+  /**
+   * Forgets a job and everything journaled about its tasks. The per-task ranges go first and the
+   * job, task and settled keys last in one batch: a crash in between leaves a finished, settled
+   * job that can be removed again, never a job without its tasks.
+   */
+  async deleteJob(jobId: string, taskIds: readonly string[]): Promise<void> {
+    for (const id of taskIds) {
+      for (const prefix of ['ev', 'claim', 'award']) await this.db.clear({ gte: `${prefix}:${id}:`, lt: `${prefix}:${id};` })
+    }
+    await this.db.batch([
+      ...taskIds.flatMap((id) => [
+        { type: 'del' as const, key: `task:${id}` },
+        { type: 'del' as const, key: `settled:${id}` },
+      ]),
+      { type: 'del' as const, key: `job:${jobId}` },
+    ])
+  }
+
   async jobs(): Promise<JobRecord[]> {
     const out: JobRecord[] = []
     for await (const v of this.db.values({ gte: 'job:', lt: 'job;' })) out.push(parse<JobRecord>(v))

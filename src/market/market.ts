@@ -3,9 +3,11 @@
  * the submitter's jobs (see index.ts for the contract).
  */
 import { randomBytes } from 'node:crypto'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Logger } from '@libp2p/interface'
+import { BlobCache, blobCidOf, parseBlobCid } from '../blobs/index.js'
 import { validateModule } from '../runtime/index.js'
-import { InvalidJobError, MarketStoppedError, NoResultError, UnknownTaskError } from './errors.js'
+import { InvalidJobError, JobBusyError, MarketStoppedError, NoResultError, UnknownTaskError } from './errors.js'
 import { AutoReplication } from './auto.js'
 import { Executor } from './executor.js'
 import { Journal, type JobRecord, type TaskRecord } from './journal.js'
@@ -50,6 +52,29 @@ export const MAX_INPUT_NAME_CHARS = 256
 export const TICK_MS = 200
 const MIB = 1024 * 1024
 const MIN_TASK_TTL_MS = 10 * 60 * 1000
+/** Finished jobs older than this are removed with their blobs. @see MarketInit.jobRetentionMs */
+export const DEFAULT_JOB_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How often settled and abandoned outputs are collected from the blob cache. */
+export const COLLECT_INTERVAL_MS = 5_000
+/** How often finished jobs are checked against the retention period. */
+export const RETENTION_CHECK_MS = 60 * 60 * 1000
+
+/** What `removeJob` freed. */
+export interface RemovedJob {
+  jobId: string
+  /** Blobs deleted (those no other job or the executor cache still needs). */
+  blobs: number
+}
+
+type GossipVerdict = 'accept' | 'ignore' | 'reject'
+
+/** The blobs a task record of this node names: module, input and (once accepted) output. */
+function cidsOf(r: TaskRecord): string[] {
+  const spec = decodeSpec(Buffer.from(r.spec, 'base64'))
+  const out = [spec.moduleCid.toString(), spec.inputCid.toString()]
+  if (r.outputCid != null) out.push(r.outputCid)
+  return out
+}
 
 export class Market {
   private readonly log: Logger
@@ -64,7 +89,14 @@ export class Market {
   private readonly tasks = new Map<string, TaskRecord>()
   private readonly counters = { announcementsAccepted: 0, announcementsRejected: 0 }
   private ticker?: NodeJS.Timeout
+  private collector?: NodeJS.Timeout
+  private collecting = false
+  private lastRetentionCheck = 0
   private running = false
+  /** CID → how many of this node's own jobs' records name it: never collected while > 0. */
+  private readonly owned = new Map<string, number>()
+  /** What this node keeps of others' blobs as an executor (absent when `collect: false`). */
+  readonly cache?: BlobCache
   private readonly onMessage = (evt: CustomEvent<GossipMessage>): void => {
     void this.onGossip(evt.detail)
   }
@@ -78,12 +110,24 @@ export class Market {
     const emit = (e: MarketEvent): void => this.emit(e)
     this.auto = new AutoReplication(this.journal, init.adaptive, init.random)
     this.transport = components.transport ?? this.libp2p(components)
+    if (init.collect ?? true) {
+      this.cache = new BlobCache(
+        {
+          store: components.blobStore,
+          db: components.db,
+          owned: (cid) => this.owned.has(cid),
+          log: this.log.newScope('cache'),
+        },
+        { maxBytes: init.cacheBytes },
+      )
+    }
     this.executor = new Executor(
       components,
       this.transport,
       init.executor ?? {},
       this.log.newScope('executor'),
       emit,
+      this.cache,
     )
     const settings: Settings = {
       bidWindowMaxMs: init.bidWindowMaxMs ?? 100,
@@ -103,7 +147,7 @@ export class Market {
       this.log.newScope('submitter'),
       emit,
       (r) => this.onFinished(r),
-      (r) => this.tasks.set(r.taskId, r),
+      (r) => this.updateTask(r),
       this.transport,
     )
   }
@@ -112,7 +156,7 @@ export class Market {
     if (this.running) return
     const { pubsub } = this.components
     const bidTimeoutMs = (this.init.bidWindowMaxMs ?? 100) + 5_000
-    await this.transport.handle(BID_PROTOCOL, (b, from) => this.submitter.onBid(b, from), {
+    await this.transport.handle(BID_PROTOCOL, (b, from, signal) => this.submitter.onBid(b, from, signal), {
       maxRequestBytes: MAX_BID_BYTES,
       timeoutMs: bidTimeoutMs,
     })
@@ -124,12 +168,27 @@ export class Market {
       maxRequestBytes: MAX_ANNOUNCEMENT_BYTES,
       timeoutMs: INVITE_TIMEOUT_MS,
     })
+    // gossipsub runs the check before it forwards: invalid announcements are rejected and their
+    // sender's peer score pays for them; duplicates and expired ones are not forwarded
+    pubsub.topicValidators?.set(TASKS_TOPIC, async (_peer, msg) => {
+      const verdict = await this.onGossipMessage(msg)
+      return verdict === 'accept'
+        ? TopicValidatorResult.Accept
+        : verdict === 'ignore'
+          ? TopicValidatorResult.Ignore
+          : TopicValidatorResult.Reject
+    })
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(TASKS_TOPIC)
     this.executor.start()
     this.running = true
     for (const job of await this.journal.jobs()) this.jobs.set(job.jobId, job)
-    for (const task of await this.journal.tasks()) this.tasks.set(task.taskId, task)
+    for (const task of await this.journal.tasks()) {
+      this.tasks.set(task.taskId, task)
+      this.own(cidsOf(task), 1)
+    }
+    // before anything fetches: collects what a previous run (or a crash) left behind
+    await this.cache?.load()
     await this.auto.load()
     if (this.init.resume ?? true) {
       // unfinished tasks, and finished ones whose receipts may not all be stored yet
@@ -141,13 +200,116 @@ export class Market {
       }
     }
     this.ticker = setInterval(() => this.submitter.tick(), TICK_MS)
+    this.collector = setInterval(() => void this.collect(), COLLECT_INTERVAL_MS)
+    await this.collect()
+  }
+
+  /**
+   * One round of housekeeping: the cache's settled and abandoned outputs, and (at most once per
+   * {@link RETENTION_CHECK_MS}) finished jobs past the retention period. Never two at once.
+   */
+  async collect(now = Date.now()): Promise<void> {
+    if (this.collecting) return
+    this.collecting = true
+    try {
+      const settled = this.init.isSettled
+      await this.cache?.collect(settled ?? (() => false), now)
+      if (now - this.lastRetentionCheck >= RETENTION_CHECK_MS) {
+        this.lastRetentionCheck = now
+        await this.removeExpiredJobs(now)
+      }
+    } catch (err) {
+      this.log('collecting blobs: %s', (err as Error).message)
+    } finally {
+      this.collecting = false
+    }
+  }
+
+  /** Removes finished jobs whose last task finished longer than the retention period ago. */
+  async removeExpiredJobs(now = Date.now()): Promise<string[]> {
+    const retention = this.init.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS
+    if (retention <= 0) return []
+    const removed: string[] = []
+    for (const job of [...this.jobs.values()]) {
+      if (this.jobStatus(job.jobId).status === 'running') continue
+      const finishedAt = Math.max(
+        job.createdAt,
+        ...job.tasks.map((t) => this.tasks.get(t.taskId)?.finishedAt ?? job.createdAt),
+      )
+      if (now - finishedAt < retention) continue
+      try {
+        await this.removeJob(job.jobId)
+        removed.push(job.jobId)
+      } catch (err) {
+        if ((err as Error).name !== 'JobBusyError') throw err
+      }
+    }
+    if (removed.length > 0) this.log('removed %d jobs past the retention period', removed.length)
+    return removed
+  }
+
+  /**
+   * Removes a finished job: its journal records, and every blob of it (module, inputs, outputs)
+   * that no other job of this node and no running task needs. Throws {@link JobBusyError} while a
+   * task of it is running or settling (cancel it first).
+   */
+  async removeJob(jobId: string): Promise<RemovedJob> {
+    const job = this.jobs.get(jobId)
+    if (job == null) throw new UnknownTaskError(`no job ${jobId} was submitted from this node`)
+    const busy = job.tasks.filter((t) => this.submitter.view(t.taskId) != null).length
+    if (busy > 0)
+      throw new JobBusyError(
+        `job ${jobId} has ${busy} task${busy === 1 ? '' : 's'} still running or settling; ` +
+          `cancel it first (plusone cancel ${jobId}) and remove it once it has settled`,
+      )
+    const taskIds = job.tasks.map((t) => t.taskId)
+    const cids = new Set<string>()
+    for (const id of taskIds) {
+      const r = this.tasks.get(id)
+      if (r != null) for (const c of cidsOf(r)) cids.add(c)
+    }
+    // the journal first: a crash before the blobs go leaves orphans the next start collects
+    await this.journal.deleteJob(jobId, taskIds)
+    this.jobs.delete(jobId)
+    for (const id of taskIds) {
+      const r = this.tasks.get(id)
+      this.tasks.delete(id)
+      if (r != null) this.own(cidsOf(r), -1)
+    }
+    let blobs = 0
+    for (const cid of cids) {
+      if (this.owned.has(cid) || this.cache?.holds(cid) === true) continue
+      if (await this.components.blobStore.delete(parseBlobCid(cid))) blobs++
+    }
+    this.emit({ type: 'removed', jobId })
+    return { jobId, blobs }
+  }
+
+  /** A task record changed; an accepted output becomes this job's (kept until the job is removed). */
+  private updateTask(r: TaskRecord): void {
+    const before = this.tasks.get(r.taskId)
+    if (before?.outputCid !== r.outputCid) {
+      if (before?.outputCid != null) this.own([before.outputCid], -1)
+      if (r.outputCid != null) this.own([r.outputCid], 1)
+    }
+    this.tasks.set(r.taskId, r)
+  }
+
+  private own(cids: readonly string[], delta: 1 | -1): void {
+    for (const cid of cids) {
+      const n = (this.owned.get(cid) ?? 0) + delta
+      if (n > 0) this.owned.set(cid, n)
+      else this.owned.delete(cid)
+    }
   }
 
   async stop(): Promise<void> {
     if (!this.running) return
     this.running = false
     clearInterval(this.ticker)
+    clearInterval(this.collector)
     const { pubsub } = this.components
+    pubsub.topicValidators?.delete(TASKS_TOPIC)
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.unsubscribe(TASKS_TOPIC)
     this.executor.stop()
@@ -180,9 +342,17 @@ export class Market {
   }
 
   private async onGossip(msg: GossipMessage): Promise<void> {
-    if (msg.topic !== TASKS_TOPIC) return
-    if (msg.type !== 'signed') return this.rejectAnnouncement('unsigned gossip message')
-    await this.admitAnnouncement(msg.data)
+    // with gossipsub's validators the check already ran (onGossipMessage) before delivery
+    if (msg.topic !== TASKS_TOPIC || this.components.pubsub.topicValidators != null) return
+    await this.onGossipMessage(msg)
+  }
+
+  private async onGossipMessage(msg: { type: string; data?: Uint8Array }): Promise<GossipVerdict> {
+    if (msg.type !== 'signed' || msg.data == null) {
+      this.rejectAnnouncement('unsigned gossip message')
+      return 'reject'
+    }
+    return this.admitAnnouncement(msg.data)
   }
 
   /** `/plusone/invite/1.0.0`: an announcement sent to this node alone, by its submitter. */
@@ -191,22 +361,35 @@ export class Market {
     return new Uint8Array([1])
   }
 
-  /** Checks an announcement (gossiped, or an invitation from `invitedBy`) and hands it on. */
-  private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<void> {
+  /**
+   * Checks an announcement (gossiped, or an invitation from `invitedBy`) and hands it on. Says
+   * how gossip should treat it: `reject` what no honest node sends (oversize, malformed,
+   * unsigned, forged, another network's), `ignore` what an honest relay may (a duplicate, a
+   * replayed round, an expired task), `accept` the rest.
+   */
+  private async admitAnnouncement(bytes: Uint8Array, invitedBy?: string): Promise<GossipVerdict> {
     let a: Awaited<ReturnType<typeof verifyAnnouncement>>
+    const now = Date.now()
     try {
       // an invitation's connection already authenticates its sender (see verifyAnnouncement)
-      a = await verifyAnnouncement(bytes, Date.now(), this.components.network, invitedBy)
+      a = await verifyAnnouncement(bytes, now, this.components.network, invitedBy)
     } catch (err) {
-      return this.rejectAnnouncement((err as Error).message)
+      this.rejectAnnouncement((err as Error).message)
+      return /expired/.test((err as Error).message) ? 'ignore' : 'reject'
     }
-    if (invitedBy !== undefined && invitedBy !== a.spec.submitter)
-      return this.rejectAnnouncement('an invitation from someone other than its submitter', a.taskId)
-    const admission = this.seen.admit(a)
-    if (admission !== 'new') return this.rejectAnnouncement(admission, a.taskId)
+    if (invitedBy !== undefined && invitedBy !== a.spec.submitter) {
+      this.rejectAnnouncement('an invitation from someone other than its submitter', a.taskId)
+      return 'reject'
+    }
+    const admission = this.seen.admit(a, now)
+    if (admission !== 'new') {
+      this.rejectAnnouncement(admission, a.taskId)
+      return 'ignore'
+    }
     this.counters.announcementsAccepted++
     this.emit({ type: 'announcement', taskId: a.taskId, accepted: true })
     if (this.running) this.executor.onAnnouncement(a, invitedBy !== undefined)
+    return 'accept'
   }
 
   private rejectAnnouncement(reason: string, taskId?: string): void {
@@ -227,6 +410,19 @@ export class Market {
     const valid = validateModule(req.module)
     if (!valid.ok) throw new InvalidJobError(`The module ${valid.error.message}`)
     const { blobStore, peerId } = this.components
+    // owned before stored: the executor cache never collects a blob a job of ours is storing
+    const storing = [blobCidOf(req.module).toString(), ...req.inputs.map((i) => blobCidOf(i.bytes).toString())]
+    this.own(storing, 1)
+    try {
+      return await this.storeJob(req, peerId.toString())
+    } finally {
+      // the journaled tasks own their blobs now (or the submission failed)
+      this.own(storing, -1)
+    }
+  }
+
+  private async storeJob(req: JobRequest, submitter: string): Promise<SubmittedJob> {
+    const { blobStore } = this.components
     const moduleCid = await blobStore.put(req.module)
     const jobId = randomBytes(8).toString('hex')
     const now = Date.now()
@@ -250,7 +446,7 @@ export class Market {
         maxPrice: req.maxPrice ?? DEFAULT_MAX_PRICE,
         jobId,
         nonce: randomBytes(NONCE_BYTES),
-        submitter: peerId.toString(),
+        submitter,
         createdAt: now,
         expiresAt: now + ttl,
       }
@@ -273,7 +469,10 @@ export class Market {
     }
     await this.journal.putJob(job, records)
     this.jobs.set(jobId, job)
-    for (const r of records) this.tasks.set(r.taskId, r)
+    for (const r of records) {
+      this.tasks.set(r.taskId, r)
+      this.own(cidsOf(r), 1)
+    }
     await Promise.all(
       records.map((r, i) => this.submitter.start(r, specs[i].spec, specs[i].bytes, req.inputs[i].bytes)),
     )
@@ -281,6 +480,7 @@ export class Market {
   }
 
   private onFinished(r: TaskRecord): void {
+    this.updateTask(r)
     this.emit({ type: 'task', taskId: r.taskId, jobId: r.jobId, status: r.status, reason: r.reason })
     const job = this.jobs.get(r.jobId)
     if (job == null) return

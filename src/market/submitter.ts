@@ -41,6 +41,14 @@ import {
 } from './types.js'
 import { INLINE_INPUT_BYTES } from './wire.js'
 
+/**
+ * Bids one peer may have waiting for an answer here at once, across all tasks; more are declined
+ * at once ("too many bids in flight"). An honest executor has at most `maxTasks` bids open (and
+ * at most {@link MAX_BIDS_IN_FLIGHT_PER_SUBMITTER} per submitter); a flood from one peer cannot
+ * hold hundreds of pending replies.
+ */
+export const MAX_PENDING_BIDS_PER_PEER = 16
+
 const OUTPUT_FETCH_TIMEOUT_MS = 30_000
 const MIB = 1024 * 1024
 
@@ -97,6 +105,8 @@ const declineBytes = (taskId: Uint8Array, reason: string): Uint8Array =>
 
 export class Submitter {
   readonly #live = new Map<string, LiveTask>()
+  /** peer → bids of it waiting for an answer (bounded by the peers with a bid open). */
+  readonly #pendingBids = new Map<string, number>()
   readonly #machineSettings: TaskMachineSettings
   #nextRequestId = 1
 
@@ -365,7 +375,7 @@ export class Submitter {
   }
 
   /** `/plusone/bid/1.0.0` request handler: resolves with the reply once the task's machine decides. */
-  onBid(body: Uint8Array, from: RemotePeer): Promise<Uint8Array> {
+  onBid(body: Uint8Array, from: RemotePeer, signal?: AbortSignal): Promise<Uint8Array> {
     const bid = Bid.decode(body)
     const { peer, address } = from
     let taskId: string
@@ -374,14 +384,36 @@ export class Submitter {
     } catch {
       return Promise.resolve(declineBytes(bid.taskId, 'bad task id'))
     }
+    if ((this.#pendingBids.get(peer) ?? 0) >= MAX_PENDING_BIDS_PER_PEER) {
+      this.emit({ type: 'bid', taskId, peer, decision: 'decline', reason: 'too many bids in flight' })
+      return Promise.resolve(declineBytes(bid.taskId, 'too many bids in flight from this peer'))
+    }
     const live = this.#live.get(taskId)
     if (live == null) {
       this.emit({ type: 'bid', taskId, peer, decision: 'decline', reason: 'unknown task' })
       return Promise.resolve(declineBytes(bid.taskId, 'unknown task'))
     }
+    this.#pendingBids.set(peer, (this.#pendingBids.get(peer) ?? 0) + 1)
+    let counted = true
+    const uncount = (): void => {
+      if (!counted) return
+      counted = false
+      const n = (this.#pendingBids.get(peer) ?? 1) - 1
+      if (n > 0) this.#pendingBids.set(peer, n)
+      else this.#pendingBids.delete(peer)
+    }
+    // the exchange's deadline frees the slot even if the task never answers
+    signal?.addEventListener('abort', uncount, { once: true })
     return new Promise<Uint8Array>((resolve) => {
       const bidId = this.#nextRequestId++
-      live.replies.set(bidId, { kind: 'bid', resolve })
+      live.replies.set(bidId, {
+        kind: 'bid',
+        resolve: (reply) => {
+          uncount()
+          signal?.removeEventListener('abort', uncount)
+          resolve(reply)
+        },
+      })
       void this.#enqueue(live, (now) => ({
         type: 'bid',
         now,

@@ -1,3 +1,4 @@
+import type { TopicValidatorFn } from '@libp2p/gossipsub'
 import type { ComponentLogger, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { BlobService, BlobStore } from '../blobs/index.js'
 import type { Capacity } from '../capacity/index.js'
@@ -33,6 +34,12 @@ export interface MarketPubSub {
   getSubscribers?(topic: string): unknown[]
   addEventListener(type: 'message', listener: (evt: CustomEvent<GossipMessage>) => void): void
   removeEventListener(type: 'message', listener: (evt: CustomEvent<GossipMessage>) => void): void
+  /**
+   * gossipsub's validators: when present, announcements are checked before gossipsub forwards
+   * them, so invalid ones are rejected (and their sender's peer score penalised) and duplicates
+   * and expired ones are not forwarded.
+   */
+  topicValidators?: Map<string, TopicValidatorFn>
 }
 
 /** A gossip message as the market reads it (gossipsub's `Message`). */
@@ -55,7 +62,7 @@ export interface MarketComponents {
   /** Opens protocol streams; with `getConnections`, reuses an open connection without a dial. */
   dialer?: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
   pubsub: MarketPubSub
-  blobStore: Pick<BlobStore, 'put' | 'get' | 'has'>
+  blobStore: Pick<BlobStore, 'put' | 'get' | 'has' | 'delete' | 'list'>
   blobs: Pick<BlobService, 'fetch'>
   runtime: { run(req: RunRequest): Promise<Outcome> }
   /** The `market` sublevel of the node's store: the submitter's journal. */
@@ -137,6 +144,26 @@ export interface MarketInit {
   adaptive?: AdaptiveReplicationInit
   /** Uniform random values in [0, 1) for spot checks; tests pass their own. @default Math.random */
   random?: () => number
+  /**
+   * Largest total size of other peers' blobs (modules, inputs, outputs) this node keeps as an
+   * executor; least recently used out. @default DEFAULT_CACHE_BYTES (1 GiB)
+   */
+  cacheBytes?: number
+  /**
+   * Bound and collect other peers' blobs (the blob cache). `false` keeps every one of them
+   * forever, as plusone did before issue 11: only benchmarks turn it off. @default true
+   */
+  collect?: boolean
+  /**
+   * Whether this node holds the receipt that settles its execution of `taskId` for `submitter`;
+   * a settled task's output is collected. @default never (outputs go when their task expires)
+   */
+  isSettled?: (taskId: string, submitter: string) => boolean | Promise<boolean>
+  /**
+   * Finished jobs whose last task finished longer ago than this are removed with their blobs;
+   * 0 keeps them until `removeJob`. @default DEFAULT_JOB_RETENTION_MS (30 days)
+   */
+  jobRetentionMs?: number
 }
 
 /** A job request: one task per input. */
@@ -212,6 +239,7 @@ export type MarketEvent =
   | { type: 'bid'; taskId: string; peer: string; decision: 'award' | 'decline'; reason?: string }
   | { type: 'executed'; taskId: string; status: string }
   | { type: 'dropped'; taskId: string; reason: string }
+  | { type: 'removed'; jobId: string }
 
 export interface MarketStats {
   /** Tasks this node ran to an outcome as an executor. */

@@ -372,6 +372,8 @@ function describe(e: MarketEvent): string {
       return `executed ${e.taskId.slice(-8)}: ${e.status}`
     case 'dropped':
       return `dropped ${e.taskId.slice(-8)}: ${e.reason}`
+    case 'removed':
+      return `job ${e.jobId.slice(-8)} removed`
   }
 }
 
