@@ -154,7 +154,9 @@ export class BlobCache {
     const prev = this.#entries.get(cid)
     // a module or output stays what it was; an input that is also a module stays a module
     const keep = prev != null && (prev.kind !== 'input' || kind === 'input')
-    const entry: CacheEntry = keep ? { ...prev, usedAt: Date.now() } : { kind, size: prev?.size ?? 0, usedAt: Date.now(), ...extra }
+    const entry: CacheEntry = keep
+      ? { ...prev, usedAt: Date.now() }
+      : { kind, size: prev?.size ?? 0, usedAt: Date.now(), ...extra }
     await this.#put(cid, entry)
   }
 
@@ -199,7 +201,10 @@ export class BlobCache {
    * Collects settled and abandoned outputs: `settled(taskId, submitter)` says whether this node
    * holds the task's receipt; an output past its `until` is abandoned either way.
    */
-  async collect(settled: (taskId: string, submitter: string) => Promise<boolean> | boolean, now = Date.now()): Promise<void> {
+  async collect(
+    settled: (taskId: string, submitter: string) => Promise<boolean> | boolean,
+    now = Date.now(),
+  ): Promise<void> {
     for (const a of this.awaiting()) {
       if (this.pinned(a.cid)) continue
       if (a.until <= now || (await settled(a.taskId, a.submitter))) await this.#drop(a.cid)

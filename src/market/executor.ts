@@ -210,7 +210,9 @@ export class Executor {
     if (a.cancelled) {
       this.candidates.delete(a.taskId)
       // an abandoned task's output will not be fetched
-      void this.cache?.release(a.taskId).catch((err: Error) => this.log('collecting %s: %s', a.taskId, err.message))
+      void this.cache
+        ?.release(a.taskId)
+        .catch((err: Error) => this.log('collecting %s: %s', a.taskId, err.message))
       const run = this.running.get(a.taskId)
       if (run != null) {
         run.abort(new Error('cancelled by the submitter'))
@@ -407,7 +409,11 @@ export class Executor {
     const cache = this.cache
     const outputKey = blobCidOf(output).toString()
     // recorded before it is written; kept until the task is settled, or abandoned at its expiry
-    await cache?.pin(outputKey, 'output', { taskId: a.taskId, submitter: spec.submitter, until: spec.expiresAt })
+    await cache?.pin(outputKey, 'output', {
+      taskId: a.taskId,
+      submitter: spec.submitter,
+      until: spec.expiresAt,
+    })
     let outputCid: BlobCid
     try {
       outputCid = await blobStore.put(output)

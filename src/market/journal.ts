@@ -135,7 +135,8 @@ export class Journal {
    */
   async deleteJob(jobId: string, taskIds: readonly string[]): Promise<void> {
     for (const id of taskIds) {
-      for (const prefix of ['ev', 'claim', 'award']) await this.db.clear({ gte: `${prefix}:${id}:`, lt: `${prefix}:${id};` })
+      for (const prefix of ['ev', 'claim', 'award'])
+        await this.db.clear({ gte: `${prefix}:${id}:`, lt: `${prefix}:${id};` })
     }
     await this.db.batch([
       ...taskIds.flatMap((id) => [

@@ -7,7 +7,13 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Logger } from '@libp2p/interface'
 import { BlobCache, blobCidOf, parseBlobCid } from '../blobs/index.js'
 import { validateModule } from '../runtime/index.js'
-import { InvalidJobError, JobBusyError, MarketStoppedError, NoResultError, UnknownTaskError } from './errors.js'
+import {
+  InvalidJobError,
+  JobBusyError,
+  MarketStoppedError,
+  NoResultError,
+  UnknownTaskError,
+} from './errors.js'
 import { AutoReplication } from './auto.js'
 import { Executor } from './executor.js'
 import { Journal, type JobRecord, type TaskRecord } from './journal.js'
@@ -409,9 +415,12 @@ export class Market {
     }
     const valid = validateModule(req.module)
     if (!valid.ok) throw new InvalidJobError(`The module ${valid.error.message}`)
-    const { blobStore, peerId } = this.components
+    const { peerId } = this.components
     // owned before stored: the executor cache never collects a blob a job of ours is storing
-    const storing = [blobCidOf(req.module).toString(), ...req.inputs.map((i) => blobCidOf(i.bytes).toString())]
+    const storing = [
+      blobCidOf(req.module).toString(),
+      ...req.inputs.map((i) => blobCidOf(i.bytes).toString()),
+    ]
     this.own(storing, 1)
     try {
       return await this.storeJob(req, peerId.toString())
