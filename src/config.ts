@@ -58,6 +58,16 @@ export interface Config {
    * admits members and they get the whole `creditLimit`. @default 10
    */
   newCredit: number
+  /**
+   * Largest total size of other peers' blobs kept as an executor (modules, inputs and outputs of
+   * their tasks), least recently used out: `512MiB`, `2GiB`, or bytes. @default '1GiB'
+   */
+  cacheSize: string
+  /**
+   * Finished jobs of this node older than this are removed with their blobs: `30d`, `12h`,
+   * `90m`, or `0` to keep them until `plusone jobs rm`. @default '30d'
+   */
+  jobRetention: string
 }
 
 export function defaultConfig(): Config {
@@ -76,7 +86,52 @@ export function defaultConfig(): Config {
     relay: 'auto',
     upnp: false,
     newCredit: 10,
+    cacheSize: '1GiB',
+    jobRetention: '30d',
   }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+}
+
+/** `512MiB`, `2GiB`, `1.5g`, `1048576` → bytes (binary units); undefined if it is not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = m == null ? undefined : SIZE_UNITS[m[2].toLowerCase()]
+  if (m == null || unit === undefined) return undefined
+  const bytes = Math.floor(Number(m[1]) * unit)
+  return Number.isSafeInteger(bytes) ? bytes : undefined
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+}
+
+/** `30d`, `12h`, `90m`, `45s`, `2w`, `0` → milliseconds; undefined if it is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  if (text.trim() === '0') return 0
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/i.exec(text)
+  if (m == null) return undefined
+  const ms = Math.round(Number(m[1]) * DURATION_UNITS[m[2].toLowerCase()])
+  return Number.isSafeInteger(ms) ? ms : undefined
 }
 
 /** The data directory: the flag, else `PLUSONE_DATA_DIR`, else `~/.plusone`. */
@@ -119,6 +174,14 @@ export function validateConfig(c: Config, source: string): Config {
     `${source}: "relay" must be auto, on or off`,
   )
   check(typeof c.upnp === 'boolean', `${source}: "upnp" must be true or false`)
+  check(
+    typeof c.cacheSize === 'string' && parseSize(c.cacheSize) !== undefined,
+    `${source}: "cacheSize" must be a size such as 512MiB or 2GiB, got ${JSON.stringify(c.cacheSize)}`,
+  )
+  check(
+    typeof c.jobRetention === 'string' && parseDuration(c.jobRetention) !== undefined,
+    `${source}: "jobRetention" must be a duration such as 30d, 12h or 0 (keep), got ${JSON.stringify(c.jobRetention)}`,
+  )
   check(
     c.swarmKeyFile == null || typeof c.swarmKeyFile === 'string',
     `${source}: "swarmKeyFile" must be a path`,

@@ -52,6 +52,8 @@ const OPTIONS = {
   relay: { type: 'string' },
   upnp: { type: 'boolean' },
   'no-upnp': { type: 'boolean' },
+  'cache-size': { type: 'string' },
+  'job-retention': { type: 'string' },
 } as const
 
 const FAULTS = ['wrong-output', 'collude', 'silent', 'slow', 'inflate-fuel'] as const
@@ -87,6 +89,12 @@ Options:
       --new-credit C       public mesh: debt allowed to a submitter that has earned nothing
                            here yet; it grows by what it earns, up to --credit-limit (default
                            10; in a private swarm members get the whole --credit-limit)
+      --cache-size SIZE    largest total size of other peers' blobs kept as an executor
+                           (modules, inputs, outputs of their tasks), least recently used
+                           out; inputs go when a run ends, outputs once the task is settled
+                           (default 1GiB; e.g. 512MiB, 2GiB)
+      --job-retention T    remove this node's finished jobs and their blobs after T (default
+                           30d; e.g. 12h, 7d; 0 keeps them until plusone jobs rm)
       --fault KIND         TESTING AID: misbehave as an executor, to watch verification work:
                            wrong-output (a wrong answer of its own), collude (the same wrong
                            answer as every other colluder), silent (win awards, never answer),
@@ -120,6 +128,8 @@ Options:
         relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
         upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
         newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
+        cacheSize: values['cache-size'] ?? file.cacheSize,
+        jobRetention: values['job-retention'] ?? file.jobRetention,
       },
       'flags',
     )

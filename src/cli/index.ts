@@ -79,7 +79,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'jobs',
-    summary: 'list the jobs this node submitted',
+    summary: 'list the jobs this node submitted, or remove finished ones with their blobs (jobs rm ID)',
     load: async () => (await import('./market-commands.js')).jobsCommand,
   },
   {

@@ -340,7 +340,45 @@ ${DATA_DIR_HELP}
 }
 
 export const tasksCommand = listCommand('tasks')
-export const jobsCommand = listCommand('jobs')
+const listJobs = listCommand('jobs')
+
+export const jobsCommand: Command = {
+  name: 'jobs',
+  summary: 'list the jobs this node submitted, or remove finished ones with their blobs (jobs rm ID)',
+  help: `Usage: plusone jobs [--json]
+       plusone jobs rm ID...
+
+Lists the jobs this node submitted. "jobs rm" removes finished jobs: their records, and every
+blob of them (module, inputs, outputs) that nothing else on this node needs. A job with a task
+still running or settling is refused: cancel it first (plusone cancel ID). The daemon also
+removes finished jobs by itself after --job-retention (default 30 days).
+
+Options:
+      --json              print JSON
+${DATA_DIR_HELP}
+`,
+  options: JSON_OPTIONS,
+  async run(argv) {
+    if (argv[0] !== 'rm') {
+      const { values } = parse('jobs', argv, JSON_OPTIONS)
+      if (values.help) return help(jobsCommand)
+      return listJobs.run(argv)
+    }
+    const { values, positionals } = parse('jobs rm', argv.slice(1), JSON_OPTIONS, true)
+    if (values.help) return help(jobsCommand)
+    if (positionals.length === 0) throw new UsageError('jobs rm: expected one or more job ids')
+    const client = await daemonClient(values['data-dir'])
+    const removed = []
+    for (const id of positionals) {
+      const r = await client.removeJob(id)
+      removed.push(r)
+      if (!values.json)
+        console.log(`removed job ${r.jobId} (${r.blobs} blob${r.blobs === 1 ? '' : 's'} deleted)`)
+    }
+    if (values.json) printJson(removed)
+    return 0
+  },
+}
 
 export const cancelCommand: Command = {
   name: 'cancel',

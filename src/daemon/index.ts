@@ -11,12 +11,12 @@ import type { PrivateKey } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
-import { type Config, toMicroCredits } from '../config.js'
+import { type Config, parseDuration, parseSize, toMicroCredits } from '../config.js'
 import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
 import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { RelayFinder } from '../node/relay-finder.js'
-import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, SettlementService } from '../ledger/index.js'
+import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, receiptId, SettlementService } from '../ledger/index.js'
 import { DaemonMetrics, libp2pMetrics, storedBlobBytes } from '../metrics/index.js'
 import { type NetworkId, networkOf } from '../network/index.js'
 import { RuntimePool } from '../runtime/index.js'
@@ -238,6 +238,10 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
           ),
         // one award per IPv4 /24 or IPv6 /48 on the public network; a private swarm's members are known
         maxAwardsPerPrefix: init.swarmKey == null ? 1 : undefined,
+        // others' blobs bounded; an output goes once this node holds the receipt for running it
+        cacheBytes: parseSize(config.cacheSize),
+        jobRetentionMs: parseDuration(config.jobRetention),
+        isSettled: (taskId, submitter) => ledger.has(receiptId(submitter, taskId, node.peerId.toString())),
         onSettled: (s) => {
           metrics.settled(s, replicasOf(market, s.taskId))
           return settlement.settleTask(s).catch((err: Error) => {
