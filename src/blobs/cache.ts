@@ -168,10 +168,12 @@ export class BlobCache {
     await this.trim()
   }
 
-  unpin(cid: string): void {
+  /** The task no longer uses `cid`; if the cache is over its size, evicts now. */
+  async unpin(cid: string): Promise<void> {
     const n = (this.#pins.get(cid) ?? 0) - 1
     if (n > 0) this.#pins.set(cid, n)
     else this.#pins.delete(cid)
+    if (this.#bytes > this.maxBytes) await this.trim()
   }
 
   /** A run ended: its input is not needed any more (unless another running task uses it). */

@@ -358,7 +358,7 @@ export class Executor {
     try {
       outcome = await this.run(a, submitter, inline ? award.input : undefined, runSignal)
     } finally {
-      for (const cid of pins) this.cache?.unpin(cid)
+      for (const cid of pins) await this.cache?.unpin(cid)
       if (pins.length > 1) await this.cache?.finishedInput(pins[1])
     }
     this.stats.executed++
@@ -419,7 +419,7 @@ export class Executor {
       outputCid = await blobStore.put(output)
       await cache?.stored(outputKey, output.byteLength)
     } finally {
-      cache?.unpin(outputKey)
+      await cache?.unpin(outputKey)
     }
     const claim: Claim = {
       taskId: a.taskId,
