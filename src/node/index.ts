@@ -13,6 +13,7 @@
  */
 export {
   createNode,
+  DHT_DATASTORE_PREFIX,
   DHT_PROTOCOL,
   handshakeCause,
   type DhtTuning,
@@ -36,6 +37,7 @@ export {
   RELAY_RESERVATION_TTL_MS,
   type RelayMode,
 } from './relay.js'
+export { BoundedDatastore, type BoundedDatastoreInit, MAX_DHT_ENTRIES } from './bounded-datastore.js'
 export { cachingNoiseCrypto, PUBLIC_KEY_CACHE_ENTRIES } from './noise-crypto.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export {

@@ -14,6 +14,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { BoundedDatastore } from './bounded-datastore.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
@@ -32,6 +33,13 @@ const EMPTY = new Uint8Array(0)
 
 /** The plusone DHT: never the IPFS one. */
 export const DHT_PROTOCOL = '/plusone/kad/1.0.0'
+/** Where the DHT keeps its records and provider entries in the node's datastore. */
+export const DHT_DATASTORE_PREFIX = '/plusone-dht'
+
+/** A kad-dht validator for namespaces plusone does not store. */
+async function refuseRecord(): Promise<void> {
+  throw new Error('this DHT stores only plusone capacity records')
+}
 /** Largest gossipsub message a node accepts (task announcements and receipts are small). */
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 /** Inbound connections per second per IP; loopback meshes share one IP, so this is raised. */
@@ -104,6 +112,11 @@ export interface NodeInit {
   relay?: RelayMode
   /** Ask the home router for a port mapping over UPnP. @default false */
   upnp?: boolean
+  /**
+   * The node's datastore, whose DHT part is bounded (strangers' records included); pass one to
+   * choose the bound or read its counters. @default a new BoundedDatastore of MAX_DHT_ENTRIES
+   */
+  datastore?: BoundedDatastore
 }
 
 /**
@@ -214,6 +227,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   let reach: ReachabilityService | undefined
   const node = (await createLibp2p({
     privateKey: init.privateKey,
+    // the DHT's records and provider entries are bounded: identities are free
+    datastore: init.datastore ?? new BoundedDatastore({ prefix: DHT_DATASTORE_PREFIX }),
     metrics: init.metrics,
     addresses: {
       listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'],
@@ -250,10 +265,14 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
         peerInfoMapper: passthroughMapper,
         ...init.dht,
         // one memory per node: a replayed older record never overwrites a newer one held here
-        validators: { [CAPACITY_NAMESPACE]: capacityValidatorWithMemory(undefined, network) },
+        // only capacity records: kad-dht's default `pk` namespace (anyone's public key) is refused
+        validators: {
+          [CAPACITY_NAMESPACE]: capacityValidatorWithMemory(undefined, network),
+          pk: refuseRecord,
+        },
         selectors: { [CAPACITY_NAMESPACE]: (key, records) => capacitySelector(key, records, network) },
         logPrefix: 'plusone:dht',
-        datastorePrefix: '/plusone-dht',
+        datastorePrefix: DHT_DATASTORE_PREFIX,
         metricsPrefix: 'plusone_dht',
       }),
       pubsub: gossipsub({
