@@ -13,7 +13,7 @@ import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
 import { type Config, parseDuration, parseSize, toMicroCredits } from '../config.js'
 import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
-import { type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
+import { type ExecutorPolicy, type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { RelayFinder } from '../node/relay-finder.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, receiptId, SettlementService } from '../ledger/index.js'
@@ -48,8 +48,11 @@ export interface DaemonInit {
   capacityTtlMs?: number
   /** Testing aid: make this node misbehave as an executor (see `plusone daemon --help`). */
   fault?: Fault
-  /** Market settings beyond the operator's config (tests shorten windows). */
-  market?: Omit<MarketInit, 'executor'>
+  /**
+   * Market settings beyond the operator's config (tests shorten windows; bench/hostile.ts turns
+   * the executor's flood defences off for its baseline).
+   */
+  market?: Omit<MarketInit, 'executor'> & { executor?: Pick<ExecutorPolicy, 'floodDefence'> }
   /**
    * Export libp2p's metrics beside plusone's. Only one daemon per process can (the package
    * keeps module-level state); the CLI's daemon does. @default false
@@ -262,6 +265,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
           memoryMB: config.memoryMB,
           price: toMicroCredits(config.price),
           fault: init.fault,
+          floodDefence: init.market?.executor?.floodDefence,
         },
       },
     )

@@ -65,6 +65,8 @@ export class FairQueue {
   constructor(
     private readonly maxTotal = MAX_CANDIDATES,
     private readonly maxPerSubmitter = MAX_CANDIDATES_PER_SUBMITTER,
+    /** The line an announcement waits in; one line for all (`() => ''`) is first-in-first-out. */
+    private readonly lineOf: (a: VerifiedAnnouncement) => string = (a) => a.spec.submitter,
   ) {}
 
   get size(): number {
@@ -77,7 +79,7 @@ export class FairQueue {
 
   /** Queues (or refreshes) an announcement; returns how many waiting ones were dropped for room. */
   put(a: VerifiedAnnouncement): number {
-    const submitter = a.spec.submitter
+    const submitter = this.lineOf(a)
     let queue = this.#queues.get(submitter)
     if (queue?.has(a.taskId)) {
       queue.set(a.taskId, a)

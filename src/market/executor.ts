@@ -17,7 +17,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_MODULE_BYTES } from '../runtime/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
-import { FairQueue } from './announce.js'
+import { FairQueue, MAX_CANDIDATES } from './announce.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import { type BlobCache, type BlobCid, blobCidOf } from '../blobs/index.js'
 import {
@@ -89,13 +89,17 @@ interface SubmitterRecord {
   drops: number
 }
 
+/** What a bid waited for its reply before issue 11 (the baseline of bench/hostile.ts). */
+const UNDEFENDED_BID_REPLY_TIMEOUT_MS = 5_000
+
 export class Executor {
-  private readonly candidates = new FairQueue()
+  private readonly candidates: FairQueue
+  private readonly defended: boolean
   private readonly submitters = new Map<string, SubmitterRecord>()
   private readonly executedIds = new Set<string>()
   private readonly bidding = new Set<string>()
   private readonly running = new Map<string, AbortController>()
-  private readonly policy: Required<Omit<ExecutorPolicy, 'fault' | 'admit'>> &
+  private readonly policy: Required<Omit<ExecutorPolicy, 'fault' | 'admit' | 'floodDefence'>> &
     Pick<ExecutorPolicy, 'fault' | 'admit'>
   private readonly self: string
   private shutdown = new AbortController()
@@ -118,6 +122,10 @@ export class Executor {
     private readonly cache?: BlobCache,
   ) {
     this.self = components.peerId.toString()
+    this.defended = policy.floodDefence ?? true
+    this.candidates = this.defended
+      ? new FairQueue()
+      : new FairQueue(MAX_CANDIDATES, MAX_CANDIDATES, () => '')
     this.policy = {
       enabled: policy.enabled ?? true,
       maxTasks: policy.maxTasks ?? 1,
@@ -171,6 +179,7 @@ export class Executor {
   }
 
   private isDropped(submitter: string): boolean {
+    if (!this.defended) return false
     return (this.submitters.get(submitter)?.droppedUntil ?? 0) > Date.now()
   }
 
@@ -179,6 +188,7 @@ export class Executor {
    * {@link MAX_BIDS_IN_FLIGHT_PER_SUBMITTER}.
    */
   private mustWait(submitter: string): boolean {
+    if (!this.defended) return false
     const r = this.submitters.get(submitter)
     return r != null && r.inFlight >= (r.answered ? MAX_BIDS_IN_FLIGHT_PER_SUBMITTER : 1)
   }
@@ -190,6 +200,7 @@ export class Executor {
   }
 
   private unanswered(submitter: string): void {
+    if (!this.defended) return
     const r = this.record(submitter)
     if (r.answered) return
     r.unanswered++
@@ -267,7 +278,8 @@ export class Executor {
   }
 
   private async bid(a: VerifiedAnnouncement, answered: () => void): Promise<void> {
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)])
+    const timeoutMs = this.defended ? BID_REPLY_TIMEOUT_MS : UNDEFENDED_BID_REPLY_TIMEOUT_MS
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(timeoutMs)])
     const submitter = peerIdFromString(a.spec.submitter)
     let reply: BidReply
     try {

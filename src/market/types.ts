@@ -96,6 +96,14 @@ export interface ExecutorPolicy {
   /** Testing aid only. */
   fault?: Fault
   /**
+   * The executor's defences against a submitter that floods announcements and stalls bids: the
+   * queue fair across submitters, a 3 s bid timeout, dropping a submitter that never answers,
+   * per-submitter bids in flight. `false` behaves as plusone did before issue 11 (one
+   * first-in-first-out queue, 5 s, none of the rest): only bench/hostile.ts turns it off, to
+   * measure what the defences buy. @default true
+   */
+  floodDefence?: boolean
+  /**
    * The operator's veto, asked before every bid: a reason not to bid on this submitter's task
    * now (over its credit limit, the machine is busy), or undefined to go ahead.
    */
