@@ -198,6 +198,17 @@ describe('submitting jobs with the CLI to a mesh of real daemons', () => {
     assert.equal(c.code, 0, c.stderr)
     const s = JSON.parse((await cli(['status', jobId, '--json', '--data-dir', dir])).stdout) as JobJson
     assert.equal(s.status, 'cancelled')
+    // a finished (here cancelled) job is removed with its blobs; then this node no longer knows it
+    const removed = await until('jobs rm once the cancelled job has settled', async () => {
+      const x = await cli(['jobs', 'rm', jobId, '--data-dir', dir])
+      return x.code === 0 ? x : undefined
+    })
+    assert.match(removed.stdout, new RegExp(`^removed job ${jobId} \\(\\d+ blobs? deleted\\)`))
+    const jobs = JSON.parse((await cli(['jobs', '--json', '--data-dir', dir])).stdout) as JobJson[]
+    assert.ok(!jobs.some((j) => j.jobId === jobId), 'the job is no longer listed')
+    const again = await cli(['jobs', 'rm', jobId, '--data-dir', dir])
+    assert.equal(again.code, 3, 'exit code 3: no such job')
+    assert.match(again.stderr, /no job/)
   })
 
   it('bad usage and unknown ids give one line and a non-zero exit code', async () => {
