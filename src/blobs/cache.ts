@@ -16,7 +16,8 @@
  *   inputs (no task runs after a restart) and blobs that neither the index nor `owned` claims
  *   (leftovers from before this cache, or from a crash mid-submit) are collected.
  *
- * Index keys in the given sublevel: `cache:<cid>` → UTF-8 JSON {@link CacheEntry}.
+ * Index keys in the given sublevel: `cache:<cid>` → UTF-8 JSON {@link CacheEntry}. Identical
+ * outputs of several tasks are one blob with one hold per task.
  */
 import type { Logger } from '@libp2p/interface'
 import type { Sublevel } from '../store/index.js'
@@ -37,11 +38,19 @@ export interface CacheEntry {
   size: number
   /** Last use, ms since the epoch (least recently used goes first). */
   usedAt: number
-  /** An output's task, its submitter (whose receipt settles it), and when it is abandoned. */
-  taskId?: string
-  submitter?: string
-  until?: number
+  /** Tasks whose output this is, each kept until settled or abandoned (identical outputs share one blob). */
+  holds?: OutputHold[]
 }
+
+/** An output waiting for its task's settlement: whose receipt settles it, and when it is abandoned. */
+export interface OutputHold {
+  taskId: string
+  submitter: string
+  until: number
+}
+
+/** Which kind a blob used in two ways keeps: a module stays cached; an output outlives an input. */
+const KIND_RANK: Record<CachedKind, number> = { input: 0, output: 1, module: 2 }
 
 export interface BlobCacheComponents {
   store: Pick<BlobStore, 'delete' | 'list'>
@@ -105,7 +114,7 @@ export class BlobCache {
       this.#entries.set(cid, e)
       this.#bytes += e.size
     }
-    for (const [cid, e] of found) if (e.kind === 'input') await this.#drop(cid)
+    for (const [cid, e] of found) if (e.kind === 'input' && e.holds == null) await this.#drop(cid)
     for await (const name of this.components.store.list()) {
       if (this.#entries.has(name) || this.components.owned(name)) continue
       await this.#deleteFile(name, 0)
@@ -147,17 +156,20 @@ export class BlobCache {
 
   /**
    * Pins `cid` for a running task and records it before it is fetched or written (so a crash
-   * never leaves a blob the cache does not know). Pair with {@link unpin}.
+   * never leaves a blob the cache does not know). An output names the task it is held for.
+   * Pair with {@link unpin}.
    */
-  async pin(cid: string, kind: CachedKind, extra: Partial<CacheEntry> = {}): Promise<void> {
+  async pin(cid: string, kind: CachedKind, hold?: OutputHold): Promise<void> {
     this.#pins.set(cid, (this.#pins.get(cid) ?? 0) + 1)
     const prev = this.#entries.get(cid)
-    // a module or output stays what it was; an input that is also a module stays a module
-    const keep = prev != null && (prev.kind !== 'input' || kind === 'input')
-    const entry: CacheEntry = keep
-      ? { ...prev, usedAt: Date.now() }
-      : { kind, size: prev?.size ?? 0, usedAt: Date.now(), ...extra }
-    await this.#put(cid, entry)
+    const holds = [...(prev?.holds ?? [])]
+    if (hold != null && !holds.some((h) => h.taskId === hold.taskId)) holds.push(hold)
+    await this.#put(cid, {
+      kind: prev != null && KIND_RANK[prev.kind] > KIND_RANK[kind] ? prev.kind : kind,
+      size: prev?.size ?? 0,
+      usedAt: Date.now(),
+      ...(holds.length > 0 ? { holds } : {}),
+    })
   }
 
   /** The blob is on disk now with `size` bytes; evicts others if the cache is over its size. */
@@ -176,26 +188,23 @@ export class BlobCache {
     if (this.#bytes > this.maxBytes) await this.trim()
   }
 
-  /** A run ended: its input is not needed any more (unless another running task uses it). */
+  /** A run ended: its input is not needed any more (unless a running task or an output holds it). */
   async finishedInput(cid: string): Promise<void> {
     const e = this.#entries.get(cid)
-    if (e?.kind === 'input' && !this.pinned(cid)) await this.#drop(cid)
+    if (e?.kind === 'input' && e.holds == null && !this.pinned(cid)) await this.#drop(cid)
   }
 
-  /** The task's output is settled or abandoned: collect it. */
+  /** The task's output is settled or abandoned: collected once no other task holds the same blob. */
   async release(taskId: string): Promise<void> {
     for (const [cid, e] of [...this.#entries]) {
-      if (e.kind === 'output' && e.taskId === taskId && !this.pinned(cid)) await this.#drop(cid)
+      if (e.holds?.some((h) => h.taskId === taskId) === true) await this.#unhold(cid, e, taskId)
     }
   }
 
-  /** Outputs still waiting for settlement: task, submitter, abandon time. */
-  awaiting(): Array<{ cid: string; taskId: string; submitter: string; until: number }> {
-    const out: Array<{ cid: string; taskId: string; submitter: string; until: number }> = []
-    for (const [cid, e] of this.#entries) {
-      if (e.kind === 'output' && e.taskId != null && e.submitter != null)
-        out.push({ cid, taskId: e.taskId, submitter: e.submitter, until: e.until ?? 0 })
-    }
+  /** Outputs still waiting for settlement. */
+  awaiting(): Array<OutputHold & { cid: string }> {
+    const out: Array<OutputHold & { cid: string }> = []
+    for (const [cid, e] of this.#entries) for (const h of e.holds ?? []) out.push({ cid, ...h })
     return out
   }
 
@@ -208,9 +217,18 @@ export class BlobCache {
     now = Date.now(),
   ): Promise<void> {
     for (const a of this.awaiting()) {
-      if (this.pinned(a.cid)) continue
-      if (a.until <= now || (await settled(a.taskId, a.submitter))) await this.#drop(a.cid)
+      if (a.until <= now || (await settled(a.taskId, a.submitter))) {
+        const e = this.#entries.get(a.cid)
+        if (e != null) await this.#unhold(a.cid, e, a.taskId)
+      }
     }
+  }
+
+  async #unhold(cid: string, e: CacheEntry, taskId: string): Promise<void> {
+    const holds = (e.holds ?? []).filter((h) => h.taskId !== taskId)
+    if (holds.length === 0 && e.kind !== 'module' && !this.pinned(cid)) return this.#drop(cid)
+    const { holds: _, ...rest } = e
+    await this.#put(cid, holds.length > 0 ? { ...rest, holds } : rest, false)
   }
 
   /** Evicts least recently used unpinned blobs while the cache is over its size. */
@@ -219,7 +237,7 @@ export class BlobCache {
       if (this.#bytes <= this.maxBytes) return
       for (const [cid, e] of [...this.#entries]) {
         if (this.#bytes <= this.maxBytes) return
-        if (this.pinned(cid) || (e.kind === 'output') !== (tier === 'output')) continue
+        if (this.pinned(cid) || (e.holds != null) !== (tier === 'output')) continue
         await this.#drop(cid)
       }
     }
@@ -227,11 +245,13 @@ export class BlobCache {
       this.components.log?.('blob cache over its size: %d bytes in use by running tasks', this.#bytes)
   }
 
-  async #put(cid: string, e: CacheEntry): Promise<void> {
+  async #put(cid: string, e: CacheEntry, used = true): Promise<void> {
     const prev = this.#entries.get(cid)
     this.#bytes += e.size - (prev?.size ?? 0)
-    // re-insert: most recently used last
-    this.#entries.delete(cid)
+    if (used) {
+      // re-insert: most recently used last
+      this.#entries.delete(cid)
+    }
     this.#entries.set(cid, e)
     await this.components.db.put(PREFIX + cid, enc.encode(JSON.stringify(e)))
     this.#changed()

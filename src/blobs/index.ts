@@ -50,6 +50,7 @@ export {
   type CacheEntry,
   type CachedKind,
   DEFAULT_CACHE_BYTES,
+  type OutputHold,
 } from './cache.js'
 export {
   type BlobCid,

@@ -122,6 +122,25 @@ describe('the blob cache of an executor', () => {
     assert.equal(cache.bytes, 0)
   })
 
+  it('keeps an output two tasks produced identically until both are settled', async () => {
+    await using dir = await tempDir()
+    await using f = await fixture(dir.path)
+    const cache = f.cache(1024 * KIB)
+    await cache.load()
+    const same = randomBytes(KIB)
+    const cid = blobCidOf(same).toString()
+    for (const taskId of ['a', 'b']) {
+      await cache.pin(cid, 'output', { taskId, submitter: 'S', until: Date.now() + 60_000 })
+      await f.store.put(same)
+      await cache.stored(cid, same.byteLength)
+      await cache.unpin(cid)
+    }
+    await cache.collect((taskId) => taskId === 'a')
+    assert.ok((await listed(f.store)).has(cid), 'task b’s submitter may still fetch it')
+    await cache.collect(() => true)
+    assert.ok(!(await listed(f.store)).has(cid), 'gone once both are settled')
+  })
+
   it('never deletes a blob the node owns (its own jobs)', async () => {
     await using dir = await tempDir()
     await using f = await fixture(dir.path)
@@ -180,6 +199,9 @@ describe('the blob cache of an executor', () => {
     assert.ok(on.has(module), 'a cached module stays (least recently used rules apply)')
     assert.ok(on.has(outputCid), 'an output waiting for its settlement stays')
     assert.ok(on.has(mineCid), 'the node’s own blob stays')
-    assert.equal(cache.entry(outputCid)?.taskId, 't')
+    assert.deepEqual(
+      cache.awaiting().map((a) => a.taskId),
+      ['t'],
+    )
   })
 })
