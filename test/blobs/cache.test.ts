@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { BlobCache, BlobStore, blobCidOf } from '../../src/blobs/index.js'
+import { BlobCache, BlobStore, blobCidOf, type CachedKind, type OutputHold } from '../../src/blobs/index.js'
 import { openStore, type Store } from '../../src/store/index.js'
 import { tempDir } from './helpers.js'
 
@@ -24,8 +24,8 @@ interface Fixture {
   db: Store
   owned: Set<string>
   cache: (maxBytes: number) => BlobCache
-  /** A fetched blob as the executor records it: pinned and recorded, stored, unpinned. */
-  fetched: (cache: BlobCache, kind: 'module' | 'input', bytes?: Uint8Array) => Promise<string>
+  /** A blob as the executor records it: pinned and recorded, stored, unpinned. */
+  fetched: (cache: BlobCache, kind: CachedKind, bytes?: Uint8Array, hold?: OutputHold) => Promise<string>
 }
 
 async function fixture(dir: string): Promise<Fixture & AsyncDisposable> {
@@ -38,9 +38,9 @@ async function fixture(dir: string): Promise<Fixture & AsyncDisposable> {
     db,
     owned,
     cache: (maxBytes) => new BlobCache({ store, db: market, owned: (c) => owned.has(c) }, { maxBytes }),
-    fetched: async (cache, kind, bytes = randomBytes(10 * KIB)) => {
+    fetched: async (cache, kind, bytes = randomBytes(10 * KIB), hold) => {
       const cid = blobCidOf(bytes).toString()
-      await cache.pin(cid, kind)
+      await cache.pin(cid, kind, hold)
       await store.put(bytes)
       await cache.stored(cid, bytes.byteLength)
       await cache.unpin(cid)
@@ -102,13 +102,7 @@ describe('the blob cache of an executor', () => {
       ['expired-task', Date.now() - 1],
       ['waiting-task', Date.now() + 60_000],
     ] as const) {
-      const bytes = randomBytes(KIB)
-      const cid = blobCidOf(bytes).toString()
-      await cache.pin(cid, 'output', { taskId, submitter: 'S', until })
-      await f.store.put(bytes)
-      await cache.stored(cid, bytes.byteLength)
-      await cache.unpin(cid)
-      outputs.push(cid)
+      outputs.push(await f.fetched(cache, 'output', randomBytes(KIB), { taskId, submitter: 'S', until }))
     }
     await cache.collect((taskId) => taskId === 'settled-task')
     const on = await listed(f.store)
@@ -129,12 +123,8 @@ describe('the blob cache of an executor', () => {
     await cache.load()
     const same = randomBytes(KIB)
     const cid = blobCidOf(same).toString()
-    for (const taskId of ['a', 'b']) {
-      await cache.pin(cid, 'output', { taskId, submitter: 'S', until: Date.now() + 60_000 })
-      await f.store.put(same)
-      await cache.stored(cid, same.byteLength)
-      await cache.unpin(cid)
-    }
+    for (const taskId of ['a', 'b'])
+      await f.fetched(cache, 'output', same, { taskId, submitter: 'S', until: Date.now() + 60_000 })
     await cache.collect((taskId) => taskId === 'a')
     assert.ok((await listed(f.store)).has(cid), 'task b’s submitter may still fetch it')
     await cache.collect(() => true)
@@ -149,10 +139,7 @@ describe('the blob cache of an executor', () => {
     const bytes = randomBytes(10 * KIB)
     const mine = blobCidOf(bytes).toString()
     f.owned.add(mine)
-    await cache.pin(mine, 'input')
-    await f.store.put(bytes)
-    await cache.stored(mine, bytes.byteLength)
-    await cache.unpin(mine)
+    await f.fetched(cache, 'input', bytes)
     await cache.finishedInput(mine)
     assert.ok((await listed(f.store)).has(mine), 'an owned blob stays on disk')
     assert.ok(!cache.holds(mine), 'but the cache forgets it')

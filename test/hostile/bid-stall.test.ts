@@ -10,11 +10,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { BID_PROTOCOL, encodeSpec, signAnnouncement, TASKS_TOPIC } from '../../src/market/index.js'
+import { BID_PROTOCOL, TASKS_TOPIC } from '../../src/market/index.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { enc, example } from '../market/helpers.js'
 import { createMesh, fullyConnect, type Mesh } from '../mesh.js'
-import { attacker, madeUpSpec } from './helpers.js'
+import { attacker, stallAnnouncement } from './helpers.js'
 
 const TASKS = 6
 /** Announcements published before the honest job, then one every 200 ms (5 a second) during it. */
@@ -49,14 +49,10 @@ describe('hostile: a submitter that never answers bids', () => {
 
   let seq = 0
   async function announceJunk(): Promise<void> {
-    const spec = madeUpSpec(evil.peerId.toString(), {
-      fuel: 1_000_000,
-      memoryBytes: 16 * 1024 * 1024,
-      deadlineMs: 30_000,
-      maxPrice: 1_000_000_000,
-      jobId: `stall-${seq++}`,
-    })
-    await evil.services.pubsub.publish(TASKS_TOPIC, await signAnnouncement(evilKey, encodeSpec(spec), 2))
+    await evil.services.pubsub.publish(
+      TASKS_TOPIC,
+      await stallAnnouncement(evilKey, evil.peerId.toString(), seq++),
+    )
   }
 
   async function honestJob(): Promise<number> {

@@ -10,7 +10,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Daemon } from '../../src/daemon/index.js'
 import { blobCidOf } from '../../src/blobs/index.js'
 import { FUEL_PER_GFUEL, type VerifiedReceipt } from '../../src/ledger/index.js'
-import { NONCE_BYTES, type TaskSpec } from '../../src/market/index.js'
+import { encodeSpec, NONCE_BYTES, signAnnouncement, type TaskSpec } from '../../src/market/index.js'
 import { createNode, type PlusoneNode } from '../../src/node/index.js'
 import { waitFor } from '../market/helpers.js'
 
@@ -111,4 +111,23 @@ export function madeUpSpec(submitter: string, over: Partial<TaskSpec> = {}): Tas
     expiresAt: now + 600_000,
     ...over,
   }
+}
+
+/**
+ * A stall announcement (attack 3 of issue 11): a made-up task of `submitter`'s own, round 2 so
+ * every executor bids on it without sampling; the attacker never answers the bids.
+ */
+export async function stallAnnouncement(
+  key: PrivateKey,
+  submitter: string,
+  seq: number,
+): Promise<Uint8Array> {
+  const spec = madeUpSpec(submitter, {
+    fuel: 1_000_000,
+    memoryBytes: 16 * 1024 * 1024,
+    deadlineMs: 30_000,
+    maxPrice: 1_000_000_000,
+    jobId: `stall-${seq}`,
+  })
+  return signAnnouncement(key, encodeSpec(spec), 2)
 }
