@@ -2,7 +2,7 @@
  * Before and after figures for two attacks of issue 11, baseline and ours in one run, on
  * in-process meshes (loopback, built with `startDaemon` like `plusone daemon`):
  *
- *   npm run build && node --import ./dist/src/polyfill.js dist/bench/hostile.js [inputMiB] [tasks]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/hostile.js [inputMiB] [tasks] [stall]
  *
  * - **Disk (attack 5).** A submitter runs `tasks` cheap single-replica tasks (default 3), each
  *   with an `inputMiB` input (default 60, the issue's figure), on 3 executors. Baseline: the
@@ -27,7 +27,7 @@ const INPUT_MIB = Number(process.argv[2] ?? 60)
 const TASKS = Number(process.argv[3] ?? 3)
 const MIB = 1024 * 1024
 const STALL_TASKS = 6
-const STALL_CAP_MS = 120_000
+const STALL_CAP_MS = Number(process.env.STALL_CAP_MS ?? 120_000)
 
 /** Resolves once `check` holds, re-checking every 100 ms; rejects after `timeoutMs`. */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
@@ -125,6 +125,14 @@ async function stallRun(floodDefence: boolean): Promise<{ aloneMs: number; stall
       try {
         await submitter.market.waitForJob(job.jobId, { signal: AbortSignal.timeout(STALL_CAP_MS) })
       } catch {
+        const view = submitter.market.jobStatus(job.jobId)
+        const stats = mesh.daemons.slice(1).map((d) => d.market.stats())
+        console.log(
+          `  (defences ${floodDefence ? 'on' : 'off'}: not done in ${STALL_CAP_MS / 1000} s: ` +
+            `${view.tasks.filter((t) => t.status === 'done').length}/${STALL_TASKS} done; ${view.waiting ?? ''}; ` +
+            `executors dropped the attacker ${stats.map((x) => x.submittersDropped).join('/')} times)`,
+          JSON.stringify(stats),
+        )
         await submitter.market.cancel(job.jobId)
         return STALL_CAP_MS
       }
@@ -146,18 +154,24 @@ async function stallRun(floodDefence: boolean): Promise<{ aloneMs: number; stall
 const fmtMiB = (b: number): string => (b >= MIB ? `${(b / MIB).toFixed(1)} MiB` : `${Math.round(b)} bytes`)
 const fmtS = (ms: number): string => `${ms >= STALL_CAP_MS ? '≥ ' : ''}${(ms / 1000).toFixed(1)} s`
 
-const [diskBase, diskOurs] = [await diskRun(false), await diskRun(true)]
-console.log(`disk: ${TASKS} cheap tasks of a ${INPUT_MIB} MiB input each, 3 executors, once settled`)
-console.log(
-  `  baseline (keep forever): ${fmtMiB(diskBase)} on executors, ${fmtMiB(diskBase / TASKS)} per task`,
-)
-console.log(
-  `  ours (blob cache):       ${fmtMiB(diskOurs)} on executors, ${fmtMiB(diskOurs / TASKS)} per task`,
-)
-console.log(`  kept per task: ${fmtMiB(diskBase / TASKS)} → ${fmtMiB(diskOurs / TASKS)} (the module, cached)`)
+const only = process.argv[4]
+const [diskBase, diskOurs] = only === 'stall' ? [0, 0] : [await diskRun(false), await diskRun(true)]
+if (only !== 'stall') {
+  console.log(`disk: ${TASKS} cheap tasks of a ${INPUT_MIB} MiB input each, 3 executors, once settled`)
+  console.log(
+    `  baseline (keep forever): ${fmtMiB(diskBase)} on executors, ${fmtMiB(diskBase / TASKS)} per task`,
+  )
+  console.log(
+    `  ours (blob cache):       ${fmtMiB(diskOurs)} on executors, ${fmtMiB(diskOurs / TASKS)} per task`,
+  )
+  console.log(
+    `  kept per task: ${fmtMiB(diskBase / TASKS)} → ${fmtMiB(diskOurs / TASKS)} (the module, cached)`,
+  )
+}
 
-const base = await stallRun(false)
+// ours first: the baseline's stalled minutes leave the process busy with held streams
 const ours = await stallRun(true)
+const base = await stallRun(false)
 console.log(`stall: honest job of ${STALL_TASKS} tasks, alone → under a never-answering announcer (5/s)`)
 console.log(`  baseline (defences off): ${fmtS(base.aloneMs)} → ${fmtS(base.stalledMs)}`)
 console.log(`  ours (defences on):      ${fmtS(ours.aloneMs)} → ${fmtS(ours.stalledMs)}`)

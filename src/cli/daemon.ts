@@ -6,7 +6,15 @@ import { webHandler } from '../api/web.js'
 import { ledgerRoutes } from '../api/ledger-routes.js'
 import { marketRoutes } from '../api/market-routes.js'
 import { nodeRoutes } from '../api/routes.js'
-import { API_FILE, type Config, readConfig, resolveDataDir, validateConfig } from '../config.js'
+import {
+  API_FILE,
+  type Config,
+  parseDuration,
+  parseSize,
+  readConfig,
+  resolveDataDir,
+  validateConfig,
+} from '../config.js'
 import { API_TOKEN_FILE } from '../config.js'
 import { startDaemon } from '../daemon/index.js'
 import {
@@ -55,6 +63,18 @@ const OPTIONS = {
   'cache-size': { type: 'string' },
   'job-retention': { type: 'string' },
 } as const
+
+function sizeFlag(value: string | undefined): string | undefined {
+  if (value != null && parseSize(value) === undefined)
+    throw new UsageError(`--cache-size must be a size such as 512MiB or 2GiB, got "${value}"`)
+  return value
+}
+
+function durationFlag(value: string | undefined): string | undefined {
+  if (value != null && parseDuration(value) === undefined)
+    throw new UsageError(`--job-retention must be a duration such as 30d, 12h or 0 (keep), got "${value}"`)
+  return value
+}
 
 const FAULTS = ['wrong-output', 'collude', 'silent', 'slow', 'inflate-fuel'] as const
 
@@ -128,8 +148,8 @@ Options:
         relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
         upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
         newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
-        cacheSize: values['cache-size'] ?? file.cacheSize,
-        jobRetention: values['job-retention'] ?? file.jobRetention,
+        cacheSize: sizeFlag(values['cache-size']) ?? file.cacheSize,
+        jobRetention: durationFlag(values['job-retention']) ?? file.jobRetention,
       },
       'flags',
     )
