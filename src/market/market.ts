@@ -99,6 +99,8 @@ export class Market {
   private collecting = false
   private lastRetentionCheck = 0
   private running = false
+  /** The journal and the blob cache's index are read once, on the first start. */
+  private loaded = false
   /** CID → how many of this node's own jobs' records name it: never collected while > 0. */
   private readonly owned = new Map<string, number>()
   /** What this node keeps of others' blobs as an executor (absent when `collect: false`). */
@@ -161,6 +163,16 @@ export class Market {
   async start(): Promise<void> {
     if (this.running) return
     const { pubsub } = this.components
+    if (!this.loaded) {
+      this.loaded = true
+      for (const job of await this.journal.jobs()) this.jobs.set(job.jobId, job)
+      for (const task of await this.journal.tasks()) {
+        this.tasks.set(task.taskId, task)
+        this.own(cidsOf(task), 1)
+      }
+      // before anything arrives to fetch: collects what a previous run (or a crash) left behind
+      await this.cache?.load()
+    }
     const bidTimeoutMs = (this.init.bidWindowMaxMs ?? 100) + 5_000
     await this.transport.handle(BID_PROTOCOL, (b, from, signal) => this.submitter.onBid(b, from, signal), {
       maxRequestBytes: MAX_BID_BYTES,
@@ -188,13 +200,6 @@ export class Market {
     pubsub.subscribe(TASKS_TOPIC)
     this.executor.start()
     this.running = true
-    for (const job of await this.journal.jobs()) this.jobs.set(job.jobId, job)
-    for (const task of await this.journal.tasks()) {
-      this.tasks.set(task.taskId, task)
-      this.own(cidsOf(task), 1)
-    }
-    // before anything fetches: collects what a previous run (or a crash) left behind
-    await this.cache?.load()
     await this.auto.load()
     if (this.init.resume ?? true) {
       // unfinished tasks, and finished ones whose receipts may not all be stored yet
