@@ -378,8 +378,10 @@ export class Executor {
     let output = outcome.output
     if (fault === 'wrong-output') output = digest(`wrong/${this.self}/${a.taskId}`)
     if (fault === 'collude') output = digest(`collude/${a.taskId}`)
-    const settledOrAbandoned = await this.claim(a, outcome, output, deadlineAt, signal)
-    if (settledOrAbandoned) await this.cache?.release(a.taskId)
+    // the output is kept until this node holds the task's receipt (every award is settled, even
+    // a refused or late claim's) or the task is cancelled or expires: a claim whose reply was
+    // lost may still be fetched
+    await this.claim(a, outcome, output, deadlineAt, signal)
   }
 
   /** Fetches the module (and the input unless it came inline) and runs the task. */
@@ -404,17 +406,14 @@ export class Executor {
     })
   }
 
-  /**
-   * Stores the output, signs the claim and sends it. Returns true when the output will not be
-   * fetched (the claim was refused or never delivered): it can be collected now.
-   */
+  /** Stores the output (held in the cache for the task), signs the claim and sends it. */
   private async claim(
     a: VerifiedAnnouncement,
     outcome: Awaited<ReturnType<MarketComponents['runtime']['run']>>,
     output: Uint8Array,
     deadlineAt: number,
     signal: AbortSignal,
-  ): Promise<boolean> {
+  ): Promise<void> {
     const { spec } = a
     const fault = this.policy.fault
     const { blobStore } = this.components
@@ -456,16 +455,12 @@ export class Executor {
         const ack = ClaimAck.decode(reply)
         this.stats.claimsSent++
         if (!ack.ok) this.log('claim for %s refused: %s', a.taskId, ack.reason)
-        return !ack.ok
+        return
       } catch (err) {
-        if (signal.aborted || attempt === CLAIM_ATTEMPTS) {
-          this.log('claim for %s not delivered: %s', a.taskId, (err as Error).message)
-          return true
-        }
+        if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
         await delayUntil(Date.now() + CLAIM_BACKOFF_MS * 2 ** (attempt - 1), signal)
       }
     }
-    return true
   }
 }
 
