@@ -1,3 +1,4 @@
+import { anySignal } from 'any-signal'
 import type { Logger, Stream } from '@libp2p/interface'
 import { BlobRequest, BlobResponse } from '../pb/blob.js'
 import { type BlobCid, parseBlobCid } from './cid.js'
@@ -37,12 +38,24 @@ export function sendStatus(stream: Stream, status: BlobResponse.Status, size = 0
   stream.send(lengthPrefixed(BlobResponse.encode({ status, size })))
 }
 
+/** Runs `fn` with a signal that aborts after the idle timeout or on shutdown. */
+async function idle<T>(ctx: ServeContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const signal = anySignal([ctx.shutdown, AbortSignal.timeout(ctx.idleTimeoutMs)])
+  try {
+    return await fn(signal)
+  } finally {
+    signal.clear()
+  }
+}
+
 /** Serves one request on `stream`; never throws (failures abort the stream). */
 export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void> {
   let file: BlobFile | undefined
   let next: Promise<{ frame: Uint8Array; prefix: number }> | undefined
+  // not AbortSignal.any: on Node 20 it lets the timeout be collected before it fires, and a peer
+  // that never sends its request would hold a serve slot for ever
+  const requestSignal = anySignal([ctx.shutdown, AbortSignal.timeout(ctx.requestTimeoutMs)])
   try {
-    const requestSignal = AbortSignal.any([ctx.shutdown, AbortSignal.timeout(ctx.requestTimeoutMs)])
     const request = await readRequest(stream, requestSignal)
     let cid: BlobCid
     let offset: number
@@ -102,19 +115,16 @@ export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void
       position += chunk.byteLength
       // Read the next chunk from disk while this one goes out.
       next = position < size ? readFrame(position) : undefined
-      if (!stream.send(frame)) {
-        await stream.onDrain({
-          signal: AbortSignal.any([ctx.shutdown, AbortSignal.timeout(ctx.idleTimeoutMs)]),
-        })
-      }
+      if (!stream.send(frame)) await idle(ctx, (signal) => stream.onDrain({ signal }))
       ctx.onSent(chunk.byteLength)
     }
     stream.send(END_MARKER)
-    await stream.close({ signal: AbortSignal.any([ctx.shutdown, AbortSignal.timeout(ctx.idleTimeoutMs)]) })
+    await idle(ctx, (signal) => stream.close({ signal }))
   } catch (err) {
     ctx.log('serving failed: %e', err)
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
+    requestSignal.clear()
     if (next != null) await next.catch(() => {})
     await file?.close().catch(() => {})
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type {
   ComponentLogger,
   Connection,
@@ -121,6 +122,8 @@ export class BlobService implements Startable {
   async start(): Promise<void> {
     if (this.started) return
     this.shutdown = new AbortController()
+    // every serve listens to it (anySignal) until it is done
+    setMaxListeners(Number.POSITIVE_INFINITY, this.shutdown.signal)
     await this.components.registrar.handle(
       BLOB_PROTOCOL,
       async (stream, connection) => this.onStream(stream, connection),

@@ -12,8 +12,10 @@
  * leaves {@link MAX_UNANSWERED_BIDS} bids in a row unanswered.
  */
 import { createHash } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import type { Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { anySignal } from 'any-signal'
 import { MAX_MODULE_BYTES } from '../runtime/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
@@ -138,6 +140,8 @@ export class Executor {
 
   start(): void {
     this.shutdown = new AbortController()
+    // every bid, run and claim listens to it (anySignal), each until it is done
+    setMaxListeners(Number.POSITIVE_INFINITY, this.shutdown.signal)
   }
 
   stop(): void {
@@ -279,7 +283,9 @@ export class Executor {
 
   private async bid(a: VerifiedAnnouncement, answered: () => void): Promise<void> {
     const timeoutMs = this.defended ? BID_REPLY_TIMEOUT_MS : UNDEFENDED_BID_REPLY_TIMEOUT_MS
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(timeoutMs)])
+    // not AbortSignal.any: on Node 20 it lets a timeout signal be collected before it fires, and
+    // a bid to a silent submitter then waits for ever (test/hostile/bid-caps.test.ts caught it)
+    const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(timeoutMs)])
     const submitter = peerIdFromString(a.spec.submitter)
     let reply: BidReply
     try {
@@ -302,6 +308,8 @@ export class Executor {
       // a reset or refused stream is not held against it (a restarting submitter); silence is
       if (signal.aborted && !this.shutdown.signal.aborted) this.unanswered(a.spec.submitter)
       return
+    } finally {
+      signal.clear()
     }
     this.answered(a.spec.submitter)
     answered()
@@ -359,7 +367,7 @@ export class Executor {
     const fault = this.policy.fault
     if (fault === 'silent') return
     const deadlineAt = award.deadlineAt
-    const runSignal = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, deadlineAt - Date.now()))])
+    const runSignal = anySignal([signal, AbortSignal.timeout(Math.max(1, deadlineAt - Date.now()))])
     const inline =
       award.input.byteLength > 0 && equal(digestBytes(award.input), spec.inputCid.multihash.digest)
     // pinned (and recorded) before they are fetched: never evicted while this task runs
@@ -370,6 +378,7 @@ export class Executor {
     try {
       outcome = await this.run(a, submitter, inline ? award.input : undefined, runSignal)
     } finally {
+      runSignal.clear()
       for (const cid of pins) await this.cache?.unpin(cid)
       if (pins.length > 1) await this.cache?.finishedInput(pins[1])
     }
@@ -447,10 +456,11 @@ export class Executor {
     const signed = await signClaim(this.components.privateKey, claim, this.components.network)
     if (fault === 'slow') await delayUntil(deadlineAt + 100, signal)
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+      const attemptSignal = anySignal([signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)])
       try {
         const reply = await this.transport.request(a.spec.submitter, RESULT_PROTOCOL, signed, {
           maxReplyBytes: MAX_REPLY_BYTES,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(BID_REPLY_TIMEOUT_MS)]),
+          signal: attemptSignal,
         })
         const ack = ClaimAck.decode(reply)
         this.stats.claimsSent++
@@ -459,6 +469,8 @@ export class Executor {
       } catch (err) {
         if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
         await delayUntil(Date.now() + CLAIM_BACKOFF_MS * 2 ** (attempt - 1), signal)
+      } finally {
+        attemptSignal.clear()
       }
     }
   }

@@ -97,7 +97,11 @@ describe('hostile: a submitter that answers once, then holds every bid', { timeo
         },
       ],
       AbortSignal.timeout(40_000),
-    )
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}: ${received} bids received, ${held.size} held; executor ${JSON.stringify(mesh.daemons[0].market.stats())}`,
+      )
+    })
     t.diagnostic(`bids received ${received}; most held at once ${most} of ${EXECUTOR_SLOTS} slots`)
     assert.ok(
       most <= MAX_BIDS_IN_FLIGHT_PER_SUBMITTER,
