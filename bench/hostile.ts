@@ -169,9 +169,8 @@ if (only !== 'stall') {
   )
 }
 
-// ours first: the baseline's stalled minutes leave the process busy with held streams
-const ours = await stallRun(true)
 const base = await stallRun(false)
+const ours = await stallRun(true)
 console.log(`stall: honest job of ${STALL_TASKS} tasks, alone → under a never-answering announcer (5/s)`)
 console.log(`  baseline (defences off): ${fmtS(base.aloneMs)} → ${fmtS(base.stalledMs)}`)
 console.log(`  ours (defences on):      ${fmtS(ours.aloneMs)} → ${fmtS(ours.stalledMs)}`)
