@@ -119,7 +119,14 @@ describe('kill -9 of an executor mid-task', () => {
       )
       throw new Error(`${err.message}\nvictim ${victim.name}\n${JSON.stringify(task)}\n${stats.join('\n')}`)
     })
-    assert.equal(job.status, 'done')
+    if (job.status !== 'done') {
+      // say why: the task's reason, and what each executor did
+      const task = await api<unknown>(submitter.dataDir, `/tasks/${job.tasks[0].taskId}`)
+      const stats = await Promise.all(
+        executors.map(async (e) => `${e.name}: ${JSON.stringify(await api(e.dataDir, '/stats'))}`),
+      )
+      assert.fail(`job ${job.status}; victim ${victim.name}\n${JSON.stringify(task)}\n${stats.join('\n')}`)
+    }
     const taskId = job.tasks[0].taskId
     const out = await api<Uint8Array>(submitter.dataDir, `/tasks/${taskId}/result`)
     assert.deepEqual(Buffer.from(out), expected)
