@@ -20,6 +20,7 @@ import { MAX_MODULE_BYTES } from '../runtime/index.js'
 import { Bid, BidReply, ClaimAck } from '../pb/market.js'
 import { DEFAULT_AUTO_REPLICAS } from '../verification/index.js'
 import { FairQueue, MAX_CANDIDATES } from './announce.js'
+import { DEADLINE_GRACE_MS } from './task-machine.js'
 import { AUTO_REPLICAS, ab, type Claim, resultHashOf, signClaim, type VerifiedAnnouncement } from './spec.js'
 import { type BlobCache, type BlobCid, blobCidOf } from '../blobs/index.js'
 import {
@@ -367,7 +368,11 @@ export class Executor {
     const fault = this.policy.fault
     if (fault === 'silent') return
     const deadlineAt = award.deadlineAt
-    const runSignal = anySignal([signal, AbortSignal.timeout(Math.max(1, deadlineAt - Date.now()))])
+    // the submitter counts a miss only at deadline + grace: work on until then, not a moment less
+    const runSignal = anySignal([
+      signal,
+      AbortSignal.timeout(Math.max(1, deadlineAt + DEADLINE_GRACE_MS - Date.now())),
+    ])
     const inline =
       award.input.byteLength > 0 && equal(digestBytes(award.input), spec.inputCid.multihash.digest)
     // pinned (and recorded) before they are fetched: never evicted while this task runs
