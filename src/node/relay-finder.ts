@@ -85,7 +85,11 @@ export class RelayFinder {
             signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]),
           })
           if (conn.limits != null) continue // a relay is useless through another relay
-          await this.components.reserveOn(conn.remoteAddr.encapsulate(`/p2p/${id}`))
+          // a connection's address already ends in /p2p/<id> (libp2p adds it); twice is unlistenable
+          const relayAddr = conn.remoteAddr.getComponents().some((c) => c.name === 'p2p')
+            ? conn.remoteAddr
+            : conn.remoteAddr.encapsulate(`/p2p/${id}`)
+          await this.components.reserveOn(relayAddr)
           this.#log('reserved a slot on relay %s', id)
         } catch (err) {
           this.#log('no reservation on relay %s: %s', id, (err as Error).message)
