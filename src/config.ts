@@ -5,6 +5,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, homedir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
+// dependency-free on purpose: reading a config must not load libp2p
+import { parseIceServer } from './node/ice-servers.js'
 
 export const CONFIG_FILE = 'config.json'
 export const API_FILE = 'api.json'
@@ -53,6 +55,13 @@ export interface Config {
   /** Ask the home router for a port mapping over UPnP. @default false */
   upnp: boolean
   /**
+   * WebRTC private-to-private: upgrade relayed connections to hole-punched direct ones.
+   * @default true
+   */
+  webrtc: boolean
+  /** ICE servers for WebRTC (`stun:host:port`, `turn:user:password@host:port`). @default [] */
+  iceServers: string[]
+  /**
    * Public mesh: debt allowed to a submitter that has earned nothing here yet (a new identity);
    * it grows by what the submitter earns, up to `creditLimit`. In a private swarm the swarm key
    * admits members and they get the whole `creditLimit`. @default 10
@@ -85,6 +94,8 @@ export function defaultConfig(): Config {
     creditLimit: 100,
     relay: 'auto',
     upnp: false,
+    webrtc: true,
+    iceServers: [],
     newCredit: 10,
     cacheSize: '1GiB',
     jobRetention: '30d',
@@ -174,6 +185,15 @@ export function validateConfig(c: Config, source: string): Config {
     `${source}: "relay" must be auto, on or off`,
   )
   check(typeof c.upnp === 'boolean', `${source}: "upnp" must be true or false`)
+  check(typeof c.webrtc === 'boolean', `${source}: "webrtc" must be true or false`)
+  check(isStringArray(c.iceServers), `${source}: "iceServers" must be a list of stun:/turn: URLs`)
+  for (const url of c.iceServers) {
+    try {
+      parseIceServer(url)
+    } catch (err) {
+      throw new ConfigError(`${source}: ${(err as Error).message}`)
+    }
+  }
   check(
     typeof c.cacheSize === 'string' && parseSize(c.cacheSize) !== undefined,
     `${source}: "cacheSize" must be a size such as 512MiB or 2GiB, got ${JSON.stringify(c.cacheSize)}`,

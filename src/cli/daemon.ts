@@ -33,6 +33,7 @@ import {
   DATA_DIR_OPTION,
   help,
   nonNegative,
+  onOff,
   parse,
   positiveInt,
   UsageError,
@@ -62,6 +63,8 @@ const OPTIONS = {
   'no-upnp': { type: 'boolean' },
   'cache-size': { type: 'string' },
   'job-retention': { type: 'string' },
+  webrtc: { type: 'string' },
+  'ice-server': { type: 'string', multiple: true },
 } as const
 
 function sizeFlag(value: string | undefined): string | undefined {
@@ -106,6 +109,13 @@ Options:
                            relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
                            one is opened). In a private swarm only members can reserve.
       --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
+      --webrtc on|off      upgrade relayed connections to direct ones by WebRTC (UDP hole
+                           punching, signalled through the relay; default on). In a private
+                           swarm a WebRTC peer must prove it holds the swarm key first
+      --ice-server URL     STUN/TURN server for WebRTC, repeatable: stun:HOST:PORT or
+                           turn:USER:PASSWORD@HOST:PORT. Default none: no third party learns
+                           of any connection, but two homes behind NAT need a STUN server
+                           they both reach to punch a hole
       --new-credit C       public mesh: debt allowed to a submitter that has earned nothing
                            here yet; it grows by what it earns, up to --credit-limit (default
                            10; in a private swarm members get the whole --credit-limit)
@@ -147,6 +157,8 @@ Options:
         creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
         relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
         upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
+        webrtc: onOff('--webrtc', values.webrtc) ?? file.webrtc,
+        iceServers: values['ice-server'] ?? file.iceServers,
         newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
         cacheSize: sizeFlag(values['cache-size']) ?? file.cacheSize,
         jobRetention: durationFlag(values['job-retention']) ?? file.jobRetention,

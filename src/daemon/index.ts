@@ -140,6 +140,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       metrics: init.libp2pMetrics === true ? libp2pMetrics(metrics.registry) : undefined,
       relay: config.relay,
       upnp: config.upnp,
+      webrtc: config.webrtc,
+      iceServers: config.iceServers,
       onRefusedHandshake: (direction, err) => {
         refused++
         say(`${direction} handshake failed (${err.name}): ${handshakeCause(err, init.swarmKey != null)}`)

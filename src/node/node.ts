@@ -13,11 +13,13 @@ import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
+import { webRTC } from '@libp2p/webrtc'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { BoundedDatastore } from './bounded-datastore.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
+import { type MembershipGate, MembershipError, membershipGate } from './membership.js'
 import { guardPnetCipher } from './pnet-memory.js'
 import { type ReachabilityService, reachability } from './reachability.js'
 import {
@@ -28,6 +30,8 @@ import {
   type SwitchableRelay,
   switchableRelay,
 } from './relay.js'
+import { parseIceServer } from './ice-servers.js'
+import { WEBRTC_LISTEN, type WebRTCUpgrader, webRTCUpgrader } from './webrtc.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -83,6 +87,10 @@ export type NodeServices = {
   reachability: ReachabilityService
   relay: SwitchableRelay
   homeRelays: HomeRelays
+  /** Present with a swarm key: gates connections that pnet does not protect (WebRTC). */
+  membership?: MembershipGate
+  /** Present with WebRTC on: upgrades relayed connections to hole-punched WebRTC ones. */
+  webrtcUpgrader?: WebRTCUpgrader
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -117,6 +125,17 @@ export interface NodeInit {
    * choose the bound or read its counters. @default a new BoundedDatastore of MAX_DHT_ENTRIES
    */
   datastore?: BoundedDatastore
+  /**
+   * WebRTC private-to-private: listen on `/webrtc` behind every relay reservation and upgrade
+   * relayed connections to hole-punched direct ones. @default true
+   */
+  webrtc?: boolean
+  /**
+   * ICE servers for WebRTC (`stun:host:port`, `turn:user:password@host:port`). None by default:
+   * no third party ever learns of a connection; two homes behind NAT need a STUN server.
+   * @default []
+   */
+  iceServers?: string[]
 }
 
 /**
@@ -223,6 +242,9 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   const observer = new HandshakeObserver(init.onRefusedHandshake)
   // capacity records are signed for this node's network: a private swarm's never pass here
   const network = networkOf(init.swarmKey)
+  const webrtc = init.webrtc ?? true
+  const iceServers = (init.iceServers ?? []).map(parseIceServer)
+  const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/4101']
   // the announce filter is needed before the service exists; until then, libp2p's own view
   let reach: ReachabilityService | undefined
   const node = (await createLibp2p({
@@ -231,11 +253,16 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     datastore: init.datastore ?? new BoundedDatastore({ prefix: DHT_DATASTORE_PREFIX }),
     metrics: init.metrics,
     addresses: {
-      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/4101'],
+      listen: webrtc && !listen.includes(WEBRTC_LISTEN) ? [...listen, WEBRTC_LISTEN] : listen,
       announceFilter: (addrs) => reach?.announce(addrs) ?? addrs,
     },
     // relayed connections go through the same upgrader as TCP: pnet protects them too
-    transports: [tcp(), circuitRelayTransport({ reservationConcurrency: HOME_RESERVATIONS })],
+    // WebRTC connections skip pnet (the membership gate below covers them)
+    transports: [
+      tcp(),
+      circuitRelayTransport({ reservationConcurrency: HOME_RESERVATIONS }),
+      ...(webrtc ? [webRTC({ rtcConfiguration: { iceServers } })] : []),
+    ],
     connectionEncrypters: [observer.noise()],
     streamMuxers: [yamux()],
     connectionProtector: init.swarmKey == null ? undefined : observer.protector(init.swarmKey),
@@ -250,6 +277,16 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
       relay: switchableRelay(init.relay ?? 'auto'),
       homeRelays: homeRelays(),
       ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
+      ...(webrtc ? { webrtcUpgrader: webRTCUpgrader() } : {}),
+      ...(init.swarmKey == null
+        ? {}
+        : {
+            membership: membershipGate({
+              swarmKey: init.swarmKey,
+              onRefused: (connection, err) =>
+                init.onRefusedHandshake?.(connection.direction === 'inbound' ? 'inbound' : 'outbound', err),
+            }),
+          }),
       identify: identify(),
       // the connection monitor, kad-dht's routing-table checks and callers all ping over this
       // one protocol; with ping's default of one outbound (two inbound) stream per connection
@@ -308,6 +345,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     },
   })) as PlusoneNode
   reach = node.services.reachability
+  const { membership, webrtcUpgrader } = node.services
+  if (membership != null) webrtcUpgrader?.setAdmission((c) => membership.verdict(c))
   const onReachability = async (state: string): Promise<void> => {
     if (state === 'public') {
       await node.services.relay.activate()
@@ -331,6 +370,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
  */
 export function handshakeCause(err: Error, privateSwarm: boolean): string {
   switch (err.name) {
+    case MembershipError.name:
+      return `a WebRTC peer failed the swarm membership check: ${err.message}`
     case 'UnexpectedPeerError':
       return 'another peer answered at that address (a stale or unroutable address: another machine on the same private address, or this node itself)'
     case 'AbortError':

@@ -8,6 +8,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PlusoneNode } from './node.js'
 import type { ReachabilityStatus } from './reachability.js'
 import type { RelayMode } from './relay.js'
+import type { UpgradeRecord } from './webrtc.js'
 
 export interface ConnectionJson {
   kind: 'direct' | 'relayed' | 'webrtc'
@@ -37,6 +38,13 @@ export interface ReachabilityReport extends ReachabilityStatus {
     mapped: string[]
   }
   connections: { direct: number; relayed: number; webrtc: number }
+  webrtc: {
+    enabled: boolean
+    /** How many ICE (STUN/TURN) servers are configured. */
+    iceServers: number
+    /** Recent attempts to upgrade a relayed connection, most recent first. */
+    upgrades: UpgradeRecord[]
+  }
 }
 
 /** The addresses this node's transports listen on (what `--listen` became), relays aside. */
@@ -55,8 +63,11 @@ function circuitRelay(ma: Multiaddr): string | undefined {
 
 export function describeConnection(c: Connection): ConnectionJson {
   const address = c.remoteAddr.toString()
+  // a WebRTC dialer's address names the relay it signalled through, but data flows directly
+  if (c.remoteAddr.getComponents().some((p) => p.name === 'webrtc'))
+    return { kind: 'webrtc', direction: c.direction, address, limited: c.limits != null }
   const via = circuitRelay(c.remoteAddr)
-  const kind = via != null ? 'relayed' : address.includes('/webrtc') ? 'webrtc' : 'direct'
+  const kind = via != null ? 'relayed' : 'direct'
   return { kind, via, direction: c.direction, address, limited: c.limits != null }
 }
 
@@ -64,6 +75,7 @@ export function reachabilityReport(
   node: PlusoneNode,
   relayMode: RelayMode,
   upnp: boolean,
+  iceServers = 0,
 ): ReachabilityReport {
   const advertised = node.getMultiaddrs()
   const held = new Set<string>()
@@ -94,5 +106,10 @@ export function reachabilityReport(
     relaysHeld: [...held],
     upnp: { enabled: upnp, mapped },
     connections,
+    webrtc: {
+      enabled: node.services.webrtcUpgrader != null,
+      iceServers,
+      upgrades: node.services.webrtcUpgrader?.attempts() ?? [],
+    },
   }
 }
