@@ -27,7 +27,8 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/reachability',
-      handler: async () => reachabilityReport(d.node, d.config.relay, d.config.upnp),
+      handler: async () =>
+        reachabilityReport(d.node, d.config.relay, d.config.upnp, d.config.iceServers.length),
     },
     {
       method: 'GET',

@@ -64,6 +64,7 @@ export function diagnose(r: ReachabilityReport): string[] {
       'UPnP is off; if your router offers UPnP, start the daemon with --upnp to let it map a port (then this node needs no relay). Or forward TCP port of the --listen address on the router to this machine.',
     )
   }
+  out.push(...webrtcSentences(r))
   if (r.relay.serving) {
     out.push(`This node relays for homes behind NAT: ${r.relay.reservations} reservation(s) held here.`)
   } else if (r.relay.mode === 'off') {
@@ -83,6 +84,27 @@ export function diagnose(r: ReachabilityReport): string[] {
   return out
 }
 
+/** What WebRTC hole punching did, and what would make it work. */
+function webrtcSentences(r: ReachabilityReport): string[] {
+  const w = r.webrtc
+  if (!w.enabled)
+    return ['WebRTC hole punching is off (--webrtc off): connections to other homes stay relayed.']
+  const ok = w.upgrades.filter((u) => u.ok).length
+  const failed = w.upgrades.filter((u) => !u.ok)
+  const out: string[] = []
+  if (ok > 0) out.push(`WebRTC worked: ${ok} relayed connection(s) upgraded to direct ones by hole punching.`)
+  if (failed.length > 0) {
+    out.push(
+      `WebRTC hole punching failed ${failed.length} time(s) (last: ${failed[0].error ?? 'no reason given'}); those peers stay relayed, which works but is slower.`,
+    )
+  }
+  if (w.iceServers === 0 && r.reachability === 'private')
+    out.push(
+      'No ICE (STUN) server is configured: two homes behind different routers cannot find their public UDP addresses, so hole punching between them fails. Give a STUN server both can reach with --ice-server stun:HOST:PORT.',
+    )
+  return out
+}
+
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'say whether this node is reachable, which relays it holds, whether UPnP worked',
@@ -90,7 +112,8 @@ export const doctorCommand: Command = {
 
 Explains, in sentences, this node's place in the network: whether other nodes can dial it
 (checked by asking peers to dial it back), which relays it holds reservations on when they
-cannot, whether UPnP mapped a port on the router, whether it relays for others, the
+cannot, whether UPnP mapped a port on the router, whether WebRTC hole punching upgraded
+relayed connections (and why not), whether it relays for others, the
 addresses it advertises, and what to do when nothing works.
 
 Options:

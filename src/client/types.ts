@@ -50,6 +50,12 @@ export interface ReachabilityReport {
   relaysHeld: string[]
   upnp: { enabled: boolean; mapped: string[] }
   connections: { direct: number; relayed: number; webrtc: number }
+  /** WebRTC hole punching: on or off, how many ICE servers, recent upgrade attempts (newest first). */
+  webrtc: {
+    enabled: boolean
+    iceServers: number
+    upgrades: Array<{ peer: string; ok: boolean; ms: number; error?: string; at: number }>
+  }
 }
 
 /** `GET /nodes`: one node's signed capacity record. */
