@@ -68,6 +68,8 @@ export interface MembershipGateInit {
   onRefused?: (connection: Connection, err: MembershipError) => void
   /** @default MEMBERSHIP_TIMEOUT_MS */
   timeoutMs?: number
+  /** Which connections must prove membership (tests gate TCP ones). @default needsMembershipProof */
+  needsProof?: (connection: Connection) => boolean
 }
 
 export interface MembershipGateComponents {
@@ -88,6 +90,7 @@ export class MembershipGate implements Startable {
   readonly [Symbol.toStringTag] = '@plusone/membership'
   readonly #key: Buffer
   readonly #timeoutMs: number
+  readonly #needsProof: (connection: Connection) => boolean
   readonly #log: Logger
   /** Each gated connection's verdict: resolves on a proof, rejects with the cause. */
   readonly #verdicts = new WeakMap<Connection, Promise<void>>()
@@ -100,6 +103,7 @@ export class MembershipGate implements Startable {
   ) {
     this.#key = createHmac('sha256', init.swarmKey).update(KEY_TAG).digest()
     this.#timeoutMs = init.timeoutMs ?? MEMBERSHIP_TIMEOUT_MS
+    this.#needsProof = init.needsProof ?? needsMembershipProof
     this.#log = components.logger.forComponent('plusone:membership')
   }
 
@@ -125,7 +129,7 @@ export class MembershipGate implements Startable {
 
   /** Resolves once `connection` is proven (at once for a protected one); rejects otherwise. */
   verdict(connection: Connection): Promise<void> {
-    if (!needsMembershipProof(connection)) return Promise.resolve()
+    if (!this.#needsProof(connection)) return Promise.resolve()
     return this.#verdictOf(connection)
   }
 
@@ -148,7 +152,7 @@ export class MembershipGate implements Startable {
 
   readonly #onOpen = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
-    if (!needsMembershipProof(connection)) return
+    if (!this.#needsProof(connection)) return
     // synchronously, before any stream of this connection reaches its handler (handlers look
     // their middleware up only after an asynchronous protocol negotiation)
     this.#guardAll()
@@ -207,7 +211,7 @@ export class MembershipGate implements Startable {
     handlers: StreamMiddleware[],
     next: (stream: Stream, connection: Connection) => void,
   ): Promise<void> {
-    if (needsMembershipProof(connection)) await this.#verdictOf(connection)
+    if (this.#needsProof(connection)) await this.#verdictOf(connection)
     for (const handler of handlers) {
       await new Promise<void>((resolve, reject) => {
         try {
@@ -273,11 +277,11 @@ export class MembershipGate implements Startable {
 
   /** The listener's side. */
   async #answer(stream: Stream, connection: Connection): Promise<void> {
-    if (needsMembershipProof(connection)) this.#verdictOf(connection)
+    if (this.#needsProof(connection)) this.#verdictOf(connection)
     const settle = this.#settle.get(connection)
     const signal = AbortSignal.timeout(this.#timeoutMs)
     try {
-      if (!needsMembershipProof(connection) || connection.direction !== 'inbound' || settle == null)
+      if (!this.#needsProof(connection) || connection.direction !== 'inbound' || settle == null)
         throw new MembershipError('unexpected membership proof')
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
       const theirNonce = bytes(await lp.read({ signal }))
@@ -309,6 +313,8 @@ function asMembershipError(err: unknown): MembershipError {
   const e = err as Error
   if (e.name === 'UnsupportedProtocolError')
     return new MembershipError('the peer does not speak the membership protocol (not a plusone member)')
+  if (e.name === 'StreamResetError')
+    return new MembershipError('the peer broke off the membership proof (it holds another swarm key, or none)')
   if (e.name === 'TimeoutError' || e.name === 'AbortError')
     return new MembershipError(`no membership proof within the time allowed (${e.message})`)
   return new MembershipError(`membership proof failed: ${e.name}: ${e.message}`)
