@@ -1,0 +1,249 @@
+/**
+ * Two homes behind separate NAT routers upgrade their relayed connection to WebRTC (UDP hole
+ * punching, signalled through the relay) and run a job over it; an outsider without the swarm
+ * key gets no connection to a member over WebRTC either. Lab (lab.ts): public relay P, which
+ * also runs the lab's own STUN server, homes A and B, an outsider on the internet.
+ *
+ * Routers: A's masquerades like every other home of the lab. B's masquerades too and also
+ * forwards inbound UDP to the home computer keeping the port ("full cone"): with plain
+ * masquerade on both routers the punch fails in this lab (run with PLUSONE_LAB_NAT=masquerade to
+ * see it; the README's "Behind a home router" gives the evidence).
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import { cli } from '../cli/helpers.js'
+import {
+  CrashNode,
+  EXAMPLES,
+  type JobJson,
+  localOutputs,
+  run,
+  waitFor,
+  writeShaInput,
+} from '../crash/helpers.js'
+import { type Home, type Host, labUnavailable, NatLab } from './lab.js'
+
+const SHA = join(EXAMPLES, 'sha256.wasm')
+const PORT = 4101
+const STUN_PORT = 3478
+const STUN_SERVER = fileURLToPath(new URL('./stun-server.js', import.meta.url))
+const skip = labUnavailable()
+
+interface PeerJson {
+  peerId: string
+  connections?: Array<{ kind: string; via?: string }>
+}
+interface IdJson {
+  peerId: string
+  addresses: string[]
+  reachability?: string
+}
+
+/** Full-cone behaviour on a home router: inbound UDP goes to the home computer, port kept. */
+export async function fullCone(home: Home, dir: string): Promise<void> {
+  const rules = join(dir, `fullcone-${home.name}.nft`)
+  await writeFile(
+    rules,
+    [
+      'table ip fullcone {',
+      '  chain prerouting {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      `    iifname "wan" udp dport 1024-65535 dnat to ${home.ip}`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  )
+  const r = await run(['ip', 'netns', 'exec', home.routerNs, 'nft', '-f', rules], 10_000)
+  assert.equal(r.code, 0, r.stderr)
+}
+
+describe('WebRTC between two homes behind NAT (network namespaces)', { skip }, () => {
+  let work: string
+  let lab: NatLab
+  let key: string
+  let stun: ChildProcess | undefined
+  const nodes = new Map<string, CrashNode>()
+  const node = (name: string): CrashNode => nodes.get(name) as CrashNode
+  let inputs: string
+  let expected: Map<string, Buffer>
+
+  const make = (host: Host, extra: string[]): CrashNode => {
+    const listen = host.kind === 'public' ? `/ip4/${host.ip}/tcp/${PORT}` : `/ip4/0.0.0.0/tcp/${PORT}`
+    const n = new CrashNode(host.name, join(work, host.name), ['--listen', listen, ...extra], lab.wrap(host))
+    nodes.set(host.name, n)
+    return n
+  }
+  const peersOf = (name: string): Promise<PeerJson[]> => node(name).json<PeerJson[]>(['peers', '--json'])
+  const kindsTo = async (from: string, to: string): Promise<string[]> =>
+    ((await peersOf(from)).find((p) => p.peerId === node(to).peerId)?.connections ?? []).map((c) => c.kind)
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'plusone-webrtc-'))
+    lab = new NatLab(work)
+    key = join(work, 'swarm.key')
+    await writeFile(key, (await cli(['swarm-key'])).stdout, { mode: 0o600 })
+    inputs = join(work, 'in')
+    await mkdir(inputs)
+    const big = join(inputs, 'big.bin')
+    await writeShaInput(big, 2, randomBytes(1024 * 1024).toString('hex'))
+    expected = await localOutputs(SHA, new Map([['big.bin', big]]), work)
+
+    await lab.start()
+    const [p] = await Promise.all([lab.addPublic('p', 1), lab.addPublic('out', 9)])
+    const [a, b] = await Promise.all([lab.addHome('a', 11, 1), lab.addHome('b', 12, 2)])
+    // PLUSONE_LAB_NAT=masquerade keeps B's router plain, to watch the punch fail
+    if (process.env.PLUSONE_LAB_NAT !== 'masquerade') await fullCone(b, work)
+    stun = spawn('ip', ['netns', 'exec', p.ns, process.execPath, STUN_SERVER, p.ip, String(STUN_PORT)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    await once(stun.stdout as NodeJS.ReadableStream, 'data')
+
+    const member = ['--swarm-key', key, '--ice-server', `stun:${p.ip}:${STUN_PORT}`]
+    make(p, [...member, '--max-tasks', '0'])
+    make(a, [...member, '--max-tasks', '0'])
+    make(b, [...member, '--cpus', '1', '--max-tasks', '1'])
+    await Promise.all([...nodes.values()].map((n) => n.init()))
+    await node('p').start()
+    const pAddr = `/ip4/${p.ip}/tcp/${PORT}/p2p/${node('p').peerId}`
+    const started = await Promise.allSettled(['a', 'b'].map((h) => node(h).start([pAddr])))
+    for (const r of started) if (r.status === 'rejected') throw r.reason
+    await waitFor(
+      'both homes to hold a relay reservation with a WebRTC address',
+      async () => {
+        const ids = await Promise.all(['a', 'b'].map((h) => node(h).json<IdJson>(['id', '--json'])))
+        return ids.every((id) => id.addresses.some((x) => x.includes('/p2p-circuit/webrtc')))
+          ? true
+          : undefined
+      },
+      60_000,
+      500,
+    ).catch(async (err: Error) => {
+      const ids = await Promise.all(
+        [...nodes.keys()].map(
+          async (n) => `${n}: ${JSON.stringify(await node(n).json<IdJson>(['id', '--json']))}`,
+        ),
+      )
+      throw new Error(
+        `${err.message}\n${ids.join('\n')}\n${['a', 'b'].map((h) => node(h).proc?.output().slice(-6000)).join('\n')}`,
+      )
+    })
+  })
+
+  after(async () => {
+    await Promise.all([...nodes.values()].map((n) => n.kill()))
+    stun?.kill('SIGKILL')
+    await lab?.stop()
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  const job = async (dir: string): Promise<JobJson> => {
+    const args = ['submit', SHA, '--inputs', inputs, '--replicas', '1', '--deadline', '30s', '--fuel', '10G']
+    const r = await node('a').cli(args)
+    assert.equal(r.code, 0, r.stderr)
+    const jobId = r.stdout.trim()
+    const st = await waitFor(
+      `job ${jobId}`,
+      async () => {
+        const s = await node('a').json<JobJson>(['status', jobId, '--json'])
+        return s.status === 'running' ? undefined : s
+      },
+      90_000,
+      500,
+    ).catch(async (err: Error) => {
+      const status = await node('a').cli(['status', jobId])
+      const logs = await Promise.all(
+        ['a', 'b'].map(
+          async (h) => `${h}: ${JSON.stringify(await peersOf(h))}\n${node(h).proc?.output().slice(-4000)}`,
+        ),
+      )
+      throw new Error(`${err.message}\n${status.stdout}${status.stderr}\n${logs.join('\n')}`)
+    })
+    assert.equal(st.status, 'done')
+    await mkdir(join(work, dir), { recursive: true })
+    for (const t of st.tasks) {
+      const file = join(work, dir, t.input)
+      const res = await node('a').cli(['result', t.taskId, '-o', file])
+      assert.equal(res.code, 0, res.stderr)
+      assert.deepEqual(await readFile(file), expected.get(t.input), `output of ${t.input}`)
+    }
+    return st
+  }
+
+  it('homes A and B end up on a webrtc connection, and a job from A runs on B over it', async () => {
+    // the first job brings A and B together through the relay; the upgrade follows
+    await job('first')
+    const kinds = await waitFor(
+      'a webrtc connection between home A and home B',
+      async () => {
+        const k = await kindsTo('a', 'b')
+        return k.includes('webrtc') && !k.includes('relayed') ? k : undefined
+      },
+      30_000,
+      500,
+    ).catch(async (err: Error) => {
+      const logs = ['a', 'b'].map((h) => `${h}:\n${node(h).proc?.output().slice(-3000)}`)
+      throw new Error(`${err.message}\nA's peers: ${JSON.stringify(await peersOf('a'))}\n${logs.join('\n')}`)
+    })
+    // both homes may upgrade at once (each opened a relayed connection: invitation, bid)
+    const onlyWebrtc = (k: string[]): boolean => k.length > 0 && k.every((x) => x === 'webrtc')
+    assert.ok(onlyWebrtc(kinds), `the relayed connection is closed once WebRTC is up: ${kinds}`)
+    assert.ok(onlyWebrtc(await kindsTo('b', 'a')))
+    const table = await node('a').cli(['peers'])
+    assert.match(table.stdout, new RegExp(`${node('b').peerId}.*webrtc`))
+    const doctor = await node('a').cli(['doctor'])
+    assert.match(doctor.stdout, /[1-9] WebRTC/)
+    // the second job (1 MiB input) has no relayed connection between the homes to use
+    await job('second')
+    assert.ok(onlyWebrtc(await kindsTo('a', 'b')), 'still webrtc only, nothing relayed')
+  })
+
+  it('an outsider without the swarm key gets no connection to a member over WebRTC', async () => {
+    const out = lab.hosts.get('out') as Host
+    const outsider = new CrashNode(
+      'out',
+      join(work, 'out-node'),
+      [
+        '--listen',
+        `/ip4/${out.ip}/tcp/${PORT}`,
+        '--ice-server',
+        `stun:${lab.hosts.get('p')?.ip}:${STUN_PORT}`,
+      ],
+      lab.wrap(out),
+    )
+    nodes.set('out', outsider)
+    await outsider.init()
+    const bWebrtc = (await node('b').json<IdJson>(['id', '--json'])).addresses.find((x) =>
+      x.includes('/p2p-circuit/webrtc'),
+    )
+    assert.ok(bWebrtc != null)
+    const refusals = (): number =>
+      (
+        node('p')
+          .proc?.output()
+          .match(/inbound handshake failed.*swarm key/g) ?? []
+      ).length
+    const before = refusals()
+    // bootstrapping to B's WebRTC address: signalling needs a relayed connection, which P refuses
+    await outsider.start([bWebrtc])
+    await waitFor(
+      'P to refuse the outsider',
+      async () => (refusals() > before ? true : undefined),
+      30_000,
+      200,
+    )
+    assert.deepEqual(await outsider.json<PeerJson[]>(['peers', '--json']), [])
+    assert.ok(
+      !(await peersOf('b')).some((p) => p.peerId === outsider.peerId),
+      'B is connected to the outsider',
+    )
+    await outsider.kill()
+  })
+})
