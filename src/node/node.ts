@@ -31,7 +31,7 @@ import {
   switchableRelay,
 } from './relay.js'
 import { parseIceServer } from './ice-servers.js'
-import { WEBRTC_LISTEN, type WebRTCUpgrader, webRTCUpgrader } from './webrtc.js'
+import { isWebRTC, WEBRTC_LISTEN, type WebRTCUpgrader, webRTCUpgrader } from './webrtc.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -254,7 +254,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
     metrics: init.metrics,
     addresses: {
       listen: webrtc && !listen.includes(WEBRTC_LISTEN) ? [...listen, WEBRTC_LISTEN] : listen,
-      announceFilter: (addrs) => reach?.announce(addrs) ?? addrs,
+      // WebRTC addresses are never advertised: peers upgrade relayed connections instead (webrtc.ts)
+      announceFilter: (addrs) => (reach?.announce(addrs) ?? addrs).filter((a) => !isWebRTC(a)),
     },
     // relayed connections go through the same upgrader as TCP: pnet protects them too
     // WebRTC connections skip pnet (the membership gate below covers them)

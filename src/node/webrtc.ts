@@ -6,8 +6,11 @@
  *
  * libp2p does not upgrade by itself: a peer dialled by id keeps using the relayed connection it
  * has. `WebRTCUpgrader` does it: once identify shows that the peer at the other end of a relayed
- * connection we opened listens on `…/p2p-circuit/webrtc`, it dials that address (one attempt at
- * a time per peer, failed peers left alone for `RETRY_AFTER_MS`). Once the new connection is
+ * connection we opened accepts WebRTC signalling, it dials `<relay>/p2p-circuit/webrtc/p2p/<peer>`
+ * through the same relay (one attempt at a time per peer, failed peers left alone for
+ * `RETRY_AFTER_MS`). WebRTC addresses are not advertised: a dialler holding one races the
+ * WebRTC dial against the plain relayed one and, when the hole punch fails, may lose both;
+ * first relayed, then upgraded, is the one order that always leaves a working connection. Once the new connection is
  * admitted (in a private swarm: the peer proved membership) the relayed connections to that
  * peer are closed, so the relay carries nothing more for the pair and every stream — the
  * market's long-lived channel included, which reopens on first use — runs directly.
@@ -31,10 +34,17 @@ import type {
 import type { ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 
+/** libp2p's WebRTC signalling protocol (identify lists it for peers that accept WebRTC). */
+export const SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
 /** Where a node listens for WebRTC: on every relay address it holds. */
 export const WEBRTC_LISTEN = '/webrtc'
 /** One attempt to upgrade (signalling, ICE, DTLS, SCTP). */
-export const UPGRADE_TIMEOUT_MS = 20_000
+export const UPGRADE_TIMEOUT_MS = 15_000
+/**
+ * Attempts per peer before backing off: an attempt sometimes dies in node-datachannel's ICE set-up
+ * (a remote candidate refused, the peer connection closed) where the next one succeeds.
+ */
+export const UPGRADE_ATTEMPTS = 3
 /** A peer whose upgrade failed is not tried again before this. */
 export const RETRY_AFTER_MS = 5 * 60_000
 /** Upgrades running at once. */
@@ -96,17 +106,16 @@ export class WebRTCUpgrader implements Startable {
   }
 
   readonly #onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-    const { peerId, listenAddrs, connection } = evt.detail
+    const { peerId, protocols, connection } = evt.detail
     if (!this.#started || connection.limits == null || connection.direction !== 'outbound') return
+    if (!protocols.includes(SIGNALING_PROTOCOL)) return
     // each side opened a relayed connection (an invitation one way, a bid the other): only the
     // lower peer id upgrades, so the pair ends up with one WebRTC connection, not two
     const both = this.components.connectionManager
       .getConnections(peerId)
       .some((c) => c.limits != null && c.direction === 'inbound')
     if (both && this.components.peerId.toString() > peerId.toString()) return
-    const target = pickAddress(listenAddrs, connection, peerId)
-    if (target == null) return
-    void this.#upgrade(peerId, target)
+    void this.#upgrade(peerId, webrtcAddressVia(connection, peerId))
   }
 
   async #upgrade(peer: PeerId, target: Multiaddr): Promise<void> {
@@ -117,6 +126,19 @@ export class WebRTCUpgrader implements Startable {
     const { connectionManager } = this.components
     if (connectionManager.getConnections(peer).some((c) => c.limits == null && c.status === 'open')) return
     this.#running.add(id)
+    try {
+      for (let attempt = 1; attempt <= UPGRADE_ATTEMPTS && this.#started; attempt++) {
+        if (await this.#attempt(peer, target, attempt === UPGRADE_ATTEMPTS)) return
+      }
+    } finally {
+      this.#running.delete(id)
+    }
+  }
+
+  /** One dial; true once the peer is on a WebRTC connection admitted by the gate. */
+  async #attempt(peer: PeerId, target: Multiaddr, last: boolean): Promise<boolean> {
+    const id = peer.toString()
+    const { connectionManager } = this.components
     const started = Date.now()
     try {
       // straight to the transport: the connection manager would join a dial to this peer
@@ -131,20 +153,18 @@ export class WebRTCUpgrader implements Startable {
         if (relayed.limits != null) relayed.close().catch((err: Error) => relayed.abort(err))
       }
       this.#record({ peer: id, ok: true, ms: Date.now() - started, at: Date.now() })
-      this.#log(
-        'relayed connection to %p upgraded to WebRTC (%a) in %d ms',
-        peer,
-        conn.remoteAddr,
-        Date.now() - started,
-      )
+      this.#log('relayed connection to %p upgraded to WebRTC in %d ms', peer, Date.now() - started)
+      return true
     } catch (err) {
-      this.#failed.set(id, Date.now())
-      if (this.#failed.size > MAX_REMEMBERED) this.#failed.delete(this.#failed.keys().next().value as string)
       const error = `${(err as Error).name}: ${(err as Error).message}`
       this.#record({ peer: id, ok: false, ms: Date.now() - started, error, at: Date.now() })
-      this.#log('WebRTC upgrade to %p failed (hole punching did not work; staying relayed): %s', peer, error)
-    } finally {
-      this.#running.delete(id)
+      this.#log('WebRTC upgrade to %p failed (staying relayed): %s', peer, error)
+      if (last) {
+        this.#failed.set(id, Date.now())
+        if (this.#failed.size > MAX_REMEMBERED)
+          this.#failed.delete(this.#failed.keys().next().value as string)
+      }
+      return false
     }
   }
 
@@ -154,15 +174,10 @@ export class WebRTCUpgrader implements Startable {
   }
 }
 
-/** The peer's WebRTC address through the relay this connection runs over, else any of them. */
-function pickAddress(addrs: Multiaddr[], connection: Connection, peer: PeerId): Multiaddr | undefined {
-  const viaRelay = connection.remoteAddr.toString().split('/p2p-circuit')[0]
-  const candidates = addrs.filter((a) => isWebRTC(a) && a.toString().includes('/p2p-circuit'))
-  const best = candidates.find((a) => a.toString().startsWith(viaRelay)) ?? candidates[0]
-  if (best == null) return undefined
-  return best.getComponents().some((c) => c.name === 'p2p' && c.value === peer.toString())
-    ? best
-    : multiaddr(`${best.toString()}/p2p/${peer.toString()}`)
+/** `<relay>/p2p-circuit/webrtc/p2p/<peer>`: signalling through the relay this connection uses. */
+export function webrtcAddressVia(connection: Connection, peer: PeerId): Multiaddr {
+  const [relay] = connection.remoteAddr.toString().split('/p2p-circuit')
+  return multiaddr(`${relay}/p2p-circuit/webrtc/p2p/${peer.toString()}`)
 }
 
 export function webRTCUpgrader(): (components: WebRTCUpgraderComponents) => WebRTCUpgrader {
