@@ -55,10 +55,11 @@ export interface Config {
   /** Ask the home router for a port mapping over UPnP. @default false */
   upnp: boolean
   /**
-   * WebRTC private-to-private: upgrade relayed connections to hole-punched direct ones.
-   * @default true
+   * WebRTC private-to-private: upgrade relayed connections to hole-punched direct ones. `auto`
+   * is on once an ICE server is configured: without one, two homes behind NAT never learn their
+   * public UDP addresses and every attempt fails. @default 'auto'
    */
-  webrtc: boolean
+  webrtc: 'auto' | 'on' | 'off'
   /** ICE servers for WebRTC (`stun:host:port`, `turn:user:password@host:port`). @default [] */
   iceServers: string[]
   /**
@@ -94,7 +95,7 @@ export function defaultConfig(): Config {
     creditLimit: 100,
     relay: 'auto',
     upnp: false,
-    webrtc: true,
+    webrtc: 'auto',
     iceServers: [],
     newCredit: 10,
     cacheSize: '1GiB',
@@ -185,7 +186,10 @@ export function validateConfig(c: Config, source: string): Config {
     `${source}: "relay" must be auto, on or off`,
   )
   check(typeof c.upnp === 'boolean', `${source}: "upnp" must be true or false`)
-  check(typeof c.webrtc === 'boolean', `${source}: "webrtc" must be true or false`)
+  check(
+    c.webrtc === 'auto' || c.webrtc === 'on' || c.webrtc === 'off',
+    `${source}: "webrtc" must be auto, on or off`,
+  )
   check(isStringArray(c.iceServers), `${source}: "iceServers" must be a list of stun:/turn: URLs`)
   for (const url of c.iceServers) {
     try {
@@ -241,6 +245,11 @@ export async function readConfig(dataDir: string): Promise<Config> {
 
 export async function writeConfig(dataDir: string, config: Config): Promise<void> {
   await writeFile(join(dataDir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 })
+}
+
+/** Whether the daemon runs WebRTC: `on`, or `auto` with at least one ICE server. */
+export function webrtcEnabled(c: Pick<Config, 'webrtc' | 'iceServers'>): boolean {
+  return c.webrtc === 'on' || (c.webrtc === 'auto' && c.iceServers.length > 0)
 }
 
 /** Converts a credits-per-Gfuel price to the integer micro-credits used on the wire. */

@@ -60,14 +60,6 @@ export function positiveInt(name: string, value: string | undefined): number | u
   return n
 }
 
-/** `on` → true, `off` → false, absent → undefined. */
-export function onOff(name: string, value: string | undefined): boolean | undefined {
-  if (value == null) return undefined
-  if (value === 'on') return true
-  if (value === 'off') return false
-  throw new UsageError(`${name} must be on or off`)
-}
-
 export function nonNegative(name: string, value: string | undefined): number | undefined {
   if (value == null) return undefined
   const n = Number(value)

@@ -33,7 +33,6 @@ import {
   DATA_DIR_OPTION,
   help,
   nonNegative,
-  onOff,
   parse,
   positiveInt,
   UsageError,
@@ -109,9 +108,10 @@ Options:
                            relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
                            one is opened). In a private swarm only members can reserve.
       --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
-      --webrtc on|off      upgrade relayed connections to direct ones by WebRTC (UDP hole
-                           punching, signalled through the relay; default on). In a private
-                           swarm a WebRTC peer must prove it holds the swarm key first
+      --webrtc MODE        upgrade relayed connections to direct ones by WebRTC (UDP hole
+                           punching, signalled through the relay): auto (default: on once an
+                           --ice-server is given), on, off. In a private swarm a WebRTC peer
+                           must prove it holds the swarm key before anything else runs
       --ice-server URL     STUN/TURN server for WebRTC, repeatable: stun:HOST:PORT or
                            turn:USER:PASSWORD@HOST:PORT. Default none: no third party learns
                            of any connection, but two homes behind NAT need a STUN server
@@ -157,7 +157,7 @@ Options:
         creditLimit: nonNegative('--credit-limit', values['credit-limit']) ?? file.creditLimit,
         relay: (values.relay as Config['relay'] | undefined) ?? file.relay,
         upnp: values['no-upnp'] === true ? false : values.upnp === true ? true : file.upnp,
-        webrtc: onOff('--webrtc', values.webrtc) ?? file.webrtc,
+        webrtc: (values.webrtc as Config['webrtc'] | undefined) ?? file.webrtc,
         iceServers: values['ice-server'] ?? file.iceServers,
         newCredit: nonNegative('--new-credit', values['new-credit']) ?? file.newCredit,
         cacheSize: sizeFlag(values['cache-size']) ?? file.cacheSize,

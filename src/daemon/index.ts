@@ -11,7 +11,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
-import { type Config, parseDuration, parseSize, toMicroCredits } from '../config.js'
+import { type Config, parseDuration, parseSize, toMicroCredits, webrtcEnabled } from '../config.js'
 import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
 import { type ExecutorPolicy, type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
@@ -140,7 +140,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       metrics: init.libp2pMetrics === true ? libp2pMetrics(metrics.registry) : undefined,
       relay: config.relay,
       upnp: config.upnp,
-      webrtc: config.webrtc,
+      webrtc: webrtcEnabled(config),
       iceServers: config.iceServers,
       onRefusedHandshake: (direction, err) => {
         refused++
