@@ -314,7 +314,9 @@ function asMembershipError(err: unknown): MembershipError {
   if (e.name === 'UnsupportedProtocolError')
     return new MembershipError('the peer does not speak the membership protocol (not a plusone member)')
   if (e.name === 'StreamResetError')
-    return new MembershipError('the peer broke off the membership proof (it holds another swarm key, or none)')
+    return new MembershipError(
+      'the peer broke off the membership proof (it holds another swarm key, or none)',
+    )
   if (e.name === 'TimeoutError' || e.name === 'AbortError')
     return new MembershipError(`no membership proof within the time allowed (${e.message})`)
   return new MembershipError(`membership proof failed: ${e.name}: ${e.message}`)
