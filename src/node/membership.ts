@@ -44,7 +44,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 
 export const MEMBERSHIP_PROTOCOL = '/plusone/membership/1.0.0'
 /** A proof not finished within this closes the connection. */
-export const MEMBERSHIP_TIMEOUT_MS = 10_000
+export const MEMBERSHIP_TIMEOUT_MS = 5_000
 const NONCE_BYTES = 32
 const MAC_BYTES = 32
 const MAX_MESSAGE_BYTES = NONCE_BYTES + MAC_BYTES
