@@ -88,11 +88,13 @@ export class WebRTCUpgrader implements Startable {
   async start(): Promise<void> {
     this.#started = true
     this.components.events.addEventListener('peer:identify', this.#onIdentify)
+    this.components.events.addEventListener('connection:open', this.#onOpen)
   }
 
   async stop(): Promise<void> {
     this.#started = false
     this.components.events.removeEventListener('peer:identify', this.#onIdentify)
+    this.components.events.removeEventListener('connection:open', this.#onOpen)
   }
 
   /** What must hold before a new WebRTC connection replaces the relayed ones (membership). */
@@ -103,6 +105,23 @@ export class WebRTCUpgrader implements Startable {
   /** The last few upgrade attempts, newest first (for `plusone doctor`). */
   attempts(): UpgradeRecord[] {
     return [...this.#recent]
+  }
+
+  /**
+   * A relayed connection that opens while the peer is already on WebRTC (a dial that started
+   * before the upgrade, from either side) is closed too, gracefully: requests in flight on it
+   * finish, new ones take the WebRTC connection.
+   */
+  readonly #onOpen = (evt: CustomEvent<Connection>): void => {
+    const relayed = evt.detail
+    if (!this.#started || relayed.limits == null) return
+    const direct = this.components.connectionManager
+      .getConnections(relayed.remotePeer)
+      .find((c) => isWebRTC(c.remoteAddr) && c.status === 'open')
+    if (direct == null) return
+    this.#admitted(direct)
+      .then(() => relayed.close())
+      .catch(() => {})
   }
 
   readonly #onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
