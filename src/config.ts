@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, homedir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 // dependency-free on purpose: reading a config must not load libp2p
-import { parseIceServer } from './node/ice-servers.js'
+import { parseIceServer } from './ice-servers.js'
 
 export const CONFIG_FILE = 'config.json'
 export const API_FILE = 'api.json'

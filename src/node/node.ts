@@ -30,7 +30,7 @@ import {
   type SwitchableRelay,
   switchableRelay,
 } from './relay.js'
-import { parseIceServer } from './ice-servers.js'
+import { parseIceServer } from '../ice-servers.js'
 import { isWebRTC, WEBRTC_LISTEN, type WebRTCUpgrader, webRTCUpgrader } from './webrtc.js'
 
 const EMPTY = new Uint8Array(0)
@@ -87,7 +87,7 @@ export type NodeServices = {
   reachability: ReachabilityService
   relay: SwitchableRelay
   homeRelays: HomeRelays
-  /** Present with a swarm key: gates connections that pnet does not protect (WebRTC). */
+  /** Present with a swarm key and WebRTC: gates connections that pnet does not protect. */
   membership?: MembershipGate
   /** Present with WebRTC on: upgrades relayed connections to hole-punched WebRTC ones. */
   webrtcUpgrader?: WebRTCUpgrader
@@ -279,7 +279,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
       homeRelays: homeRelays(),
       ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
       ...(webrtc ? { webrtcUpgrader: webRTCUpgrader() } : {}),
-      ...(init.swarmKey == null
+      // the gate exists for transports that skip pnet; WebRTC is the only one configured
+      ...(init.swarmKey == null || !webrtc
         ? {}
         : {
             membership: membershipGate({

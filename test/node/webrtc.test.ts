@@ -9,7 +9,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { after, before, describe, it } from 'node:test'
 import { createNode, describeConnection, newSwarmKey, type PlusoneNode } from '../../src/node/index.js'
-import { IceServerError, parseIceServer } from '../../src/node/ice-servers.js'
+import { IceServerError, parseIceServer } from '../../src/ice-servers.js'
 import { eventually } from '../mesh.js'
 
 const node = async (swarmKey: Uint8Array | undefined, relay: 'on' | 'off' = 'off'): Promise<PlusoneNode> =>
