@@ -27,7 +27,7 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/reachability',
-      handler: async () => reachabilityReport(d.node, d.config.relay, d.config.upnp),
+      handler: async () => reachabilityReport(d.node, d.config.relay),
     },
     {
       method: 'GET',

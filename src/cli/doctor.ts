@@ -53,15 +53,10 @@ export function diagnose(r: ReachabilityReport): string[] {
         'Not known yet whether others can dial this node: no peer has answered a dial-back request yet (this takes a few seconds after it connects).',
       )
   }
-  if (r.upnp.enabled) {
+  if (r.upnp.enabled) out.push(upnpSentence(r))
+  else if (r.reachability === 'private') {
     out.push(
-      r.upnp.mapped.length > 0
-        ? `UPnP worked: the router maps ${r.upnp.mapped.join(', ')} to this node.`
-        : 'UPnP is on but no router mapped a port (the router may not offer UPnP, or has it switched off).',
-    )
-  } else if (r.reachability === 'private') {
-    out.push(
-      'UPnP is off; if your router offers UPnP, start the daemon with --upnp to let it map a port (then this node needs no relay). Or forward TCP port of the --listen address on the router to this machine.',
+      'UPnP is off; if your router offers UPnP, start the daemon with --upnp to let it forward a port (then others dial this node directly, no relay needed). Or forward the TCP port of the --listen address (4101 by default) on the router to this machine.',
     )
   }
   if (r.relay.serving) {
@@ -81,6 +76,23 @@ export function diagnose(r: ReachabilityReport): string[] {
       : 'It advertises no address yet: peers it dials can still use their connection to it.',
   )
   return out
+}
+
+/** What became of the UPnP port mapping, judged by dial-back. */
+function upnpSentence(r: ReachabilityReport): string {
+  const { mapped, confirmed, gateway, externalIp, error } = r.upnp
+  if (mapped.length === 0) {
+    return error != null
+      ? `UPnP is on but no port is mapped: ${error}.`
+      : 'UPnP is on: looking for a UPnP router on the LAN.'
+  }
+  if (confirmed) {
+    return `UPnP worked: the router (${gateway}) forwards ${mapped.join(', ')} to this node, and a peer dialled it there, so others connect to it directly.`
+  }
+  if (r.reachability === 'private') {
+    return `UPnP mapped ${mapped.join(', ')} on the router (${gateway}), but no peer could dial it there: the router is probably behind another NAT (its external address ${externalIp} is not what the internet sees), so relays carry the traffic instead.`
+  }
+  return `UPnP mapped ${mapped.join(', ')} on the router (${gateway}); a peer has not dialled it there yet (checked within a minute).`
 }
 
 export const doctorCommand: Command = {

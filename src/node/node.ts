@@ -12,7 +12,6 @@ import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { uPnPNAT } from '@libp2p/upnp-nat'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { BoundedDatastore } from './bounded-datastore.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
@@ -28,6 +27,7 @@ import {
   type SwitchableRelay,
   switchableRelay,
 } from './relay.js'
+import { type UpnpPortMapper, upnpPortMapper } from './upnp.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -83,6 +83,8 @@ export type NodeServices = {
   reachability: ReachabilityService
   relay: SwitchableRelay
   homeRelays: HomeRelays
+  /** Present with `upnp: true`. */
+  upnp?: UpnpPortMapper
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -249,7 +251,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
       reachability: reachability(),
       relay: switchableRelay(init.relay ?? 'auto'),
       homeRelays: homeRelays(),
-      ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
+      // a mapped port is tested by dial-back at once, and advertised only if a peer reached it
+      ...(init.upnp === true ? { upnp: upnpPortMapper({ onMapped: () => reach?.recheck() }) } : {}),
       identify: identify(),
       // the connection monitor, kad-dht's routing-table checks and callers all ping over this
       // one protocol; with ping's default of one outbound (two inbound) stream per connection

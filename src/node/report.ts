@@ -8,6 +8,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PlusoneNode } from './node.js'
 import type { ReachabilityStatus } from './reachability.js'
 import type { RelayMode } from './relay.js'
+import type { UpnpStatus } from './upnp.js'
 
 export interface ConnectionJson {
   kind: 'direct' | 'relayed' | 'webrtc'
@@ -31,10 +32,10 @@ export interface ReachabilityReport extends ReachabilityStatus {
   }
   /** Relays this node holds a reservation on (their peer ids). */
   relaysHeld: string[]
-  upnp: {
+  upnp: UpnpStatus & {
     enabled: boolean
-    /** Addresses the router mapped for us. */
-    mapped: string[]
+    /** Whether a peer dialled this node at a mapped address (then it is advertised). */
+    confirmed: boolean
   }
   connections: { direct: number; relayed: number; webrtc: number }
 }
@@ -60,11 +61,7 @@ export function describeConnection(c: Connection): ConnectionJson {
   return { kind, via, direction: c.direction, address, limited: c.limits != null }
 }
 
-export function reachabilityReport(
-  node: PlusoneNode,
-  relayMode: RelayMode,
-  upnp: boolean,
-): ReachabilityReport {
+export function reachabilityReport(node: PlusoneNode, relayMode: RelayMode): ReachabilityReport {
   const advertised = node.getMultiaddrs()
   const held = new Set<string>()
   for (const a of advertised) {
@@ -73,18 +70,11 @@ export function reachabilityReport(
   }
   const connections = { direct: 0, relayed: 0, webrtc: 0 }
   for (const c of node.getConnections()) connections[describeConnection(c).kind]++
-  const internals = node as unknown as {
-    components?: {
-      addressManager?: { getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr; type: string }> }
-    }
-  }
-  const mapped =
-    internals.components?.addressManager
-      ?.getAddressesWithMetadata()
-      .filter((a) => a.type === 'ip-mapping')
-      .map((a) => a.multiaddr.toString()) ?? []
+  const status = node.services.reachability.status()
+  const upnp = node.services.upnp?.status() ?? { mapped: [] }
+  const confirmed = new Set(status.confirmed.map((c) => c.address))
   return {
-    ...node.services.reachability.status(),
+    ...status,
     advertised: advertised.map((a) => a.toString()),
     relay: {
       mode: relayMode,
@@ -92,7 +82,11 @@ export function reachabilityReport(
       reservations: node.services.relay.reservations().length,
     },
     relaysHeld: [...held],
-    upnp: { enabled: upnp, mapped },
+    upnp: {
+      enabled: node.services.upnp != null,
+      ...upnp,
+      confirmed: upnp.mapped.some((a) => confirmed.has(a)),
+    },
     connections,
   }
 }
