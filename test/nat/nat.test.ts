@@ -361,13 +361,25 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
     await outsider.kill()
   })
 
-  // TODO (issue 10): passes in about half the runs on a loaded machine. When P dies, executions
-  // in flight through it are lost (claims or blob fetches fail before the executor finds A's
-  // address via P2) and 4 executors leave too few for the reissues a k=3 task then needs.
-  it('the public relay killed mid-job while a second relay exists: the job still completes', {
-    todo: 'flaky: executions in flight through the killed relay are lost',
-  }, async () => {
+  // Executions in flight through P when it dies are not lost: the executor retries its bid,
+  // fetch and claim until A is reached through its other relay, and A re-sends an award whose
+  // reply died with P (a repeated bid from an awardee gets the same award).
+  it('the public relay killed mid-job while a second relay exists: the job still completes', async () => {
+    const viaP = `/p2p/${node('p').peerId}/p2p-circuit`
+    assert.ok(
+      (await idOf('a')).addresses.some((a) => a.includes(viaP)),
+      'home A holds a reservation on P (else killing P tests nothing)',
+    )
     const jobId = await submit()
+    await waitFor(
+      `job ${jobId} to have a task awarded`,
+      async () =>
+        (await node('a').json<JobJson>(['status', jobId, '--json'])).tasks.some((t) => t.status !== 'waiting')
+          ? true
+          : undefined,
+      30_000,
+      100,
+    )
     killed.add('p')
     await node('p').kill()
     await checkOutputs(await finish(jobId, 'to finish without P'), 'after-kill')
