@@ -5,8 +5,8 @@
  *
  * - direct: a public submitter S; B dials out to it.
  * - relayed: a submitter at home A behind a plain NAT; B reaches it only through relay P.
- * - upgraded: a submitter at home U whose router forwards a port over UPnP (miniupnpd, U runs
- *   with --upnp); B dials U's mapped address directly.
+ * - upgraded: a submitter at home U whose router forwards a port over UPnP (miniupnpd; UPnP is
+ *   on by default); B dials U's mapped address directly.
  *
  *   npm run build && flock /work/wt/lab.lock node --import ./dist/src/polyfill.js dist/bench/reachability.js [ROUNDS]
  *
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const home = make(hosts.home, ['--max-tasks', '0'])
     const executor = make(hosts.executor, ['--cpus', '1', '--max-tasks', '1'])
     // U relays for nobody: B must reach A through P alone
-    const upnp = make(hosts.upnp, ['--max-tasks', '0', '--upnp', '--relay', 'off'])
+    const upnp = make(hosts.upnp, ['--max-tasks', '0', '--relay', 'off'])
     await Promise.all(nodes.map((n) => n.init()))
     await relay.start()
     const boot = [`/ip4/${hosts.relay.ip}/tcp/${PORT}/p2p/${relay.peerId}`]
@@ -104,7 +104,17 @@ async function main(): Promise<void> {
     const job = async (submitter: CrashNode, input: string): Promise<number> => {
       const t0 = performance.now()
       const r = await submitter.cli(['submit', SHA, '--input', input, '--replicas', '1', '--wait', '--json'])
-      if (r.code !== 0) throw new Error(`${submitter.name}: ${r.stderr}${r.stdout}`)
+      if (r.code !== 0) {
+        const why = await Promise.all(
+          [submitter.cli(['jobs']), submitter.cli(['doctor']), executor.cli(['doctor'])].map(async (x) => {
+            const o = await x
+            return `${o.stdout}${o.stderr}`
+          }),
+        )
+        throw new Error(
+          `${submitter.name}: submit exited with ${r.code}: ${r.stderr}${r.stdout}\n${why.join('\n')}\n${submitter.name}'s log: ${submitter.proc?.output().slice(-6000)}\nB's log: ${executor.proc?.output().slice(-6000)}`,
+        )
+      }
       return performance.now() - t0
     }
     interface Row {

@@ -50,7 +50,10 @@ export interface Config {
    * `on` always, `off` never. @default 'auto'
    */
   relay: 'auto' | 'on' | 'off'
-  /** Ask the home router for a port mapping over UPnP. @default false */
+  /**
+   * Ask the home router to forward this node's TCP port over UPnP; the forwarded address is
+   * advertised only once a peer dialled it there. @default true
+   */
   upnp: boolean
   /**
    * Public mesh: debt allowed to a submitter that has earned nothing here yet (a new identity);
@@ -84,7 +87,7 @@ export function defaultConfig(): Config {
     idleOnly: false,
     creditLimit: 100,
     relay: 'auto',
-    upnp: false,
+    upnp: true,
     newCredit: 10,
     cacheSize: '1GiB',
     jobRetention: '30d',

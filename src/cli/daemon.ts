@@ -105,7 +105,9 @@ Options:
                            relay: ${RELAY_MAX_RESERVATIONS} homes, reservations of ${RELAY_RESERVATION_TTL_MS / 60_000} min (renewed), each
                            relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
                            one is opened). In a private swarm only members can reserve.
-      --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
+      --upnp, --no-upnp    ask the home router to forward this node's TCP port over UPnP
+                           (default on; nothing is asked when it listens on loopback only).
+                           The forwarded address is advertised only once a peer dialled it.
       --new-credit C       public mesh: debt allowed to a submitter that has earned nothing
                            here yet; it grows by what it earns, up to --credit-limit (default
                            10; in a private swarm members get the whole --credit-limit)

@@ -53,10 +53,16 @@ export function diagnose(r: ReachabilityReport): string[] {
         'Not known yet whether others can dial this node: no peer has answered a dial-back request yet (this takes a few seconds after it connects).',
       )
   }
-  if (r.upnp.enabled) out.push(upnpSentence(r))
-  else if (r.reachability === 'private') {
+  const upnp = upnpSentence(r)
+  if (upnp !== undefined) out.push(upnp)
+  if (r.reachability === 'private' && !r.upnp.enabled) {
     out.push(
-      'UPnP is off; if your router offers UPnP, start the daemon with --upnp to let it forward a port (then others dial this node directly, no relay needed). Or forward the TCP port of the --listen address (4101 by default) on the router to this machine.',
+      'UPnP is off (--no-upnp); if your router offers UPnP, start the daemon without --no-upnp to let it forward a port (then others dial this node directly, no relay needed).',
+    )
+  }
+  if (r.reachability === 'private' && !r.upnp.confirmed) {
+    out.push(
+      "To be dialled directly, forward the daemon's TCP port (4101 by default, see --listen) on your router to this machine, or switch on UPnP in the router's settings.",
     )
   }
   if (r.relay.serving) {
@@ -78,9 +84,12 @@ export function diagnose(r: ReachabilityReport): string[] {
   return out
 }
 
-/** What became of the UPnP port mapping, judged by dial-back. */
-function upnpSentence(r: ReachabilityReport): string {
-  const { mapped, confirmed, gateway, externalIp, error } = r.upnp
+/** What became of the UPnP port mapping, judged by dial-back; nothing when it does not matter. */
+function upnpSentence(r: ReachabilityReport): string | undefined {
+  const { enabled, mapped, confirmed, gateway, externalIp, error } = r.upnp
+  if (!enabled) return undefined
+  // a node others can dial without a mapping needs none: not worth a sentence
+  if (mapped.length === 0 && r.reachability === 'public') return undefined
   if (mapped.length === 0) {
     return error != null
       ? `UPnP is on but no port is mapped: ${error}.`

@@ -112,7 +112,7 @@ export interface NodeInit {
    * `on` from the start, `off` never. @default 'auto'
    */
   relay?: RelayMode
-  /** Ask the home router for a port mapping over UPnP. @default false */
+  /** Ask the home router to forward our TCP port over UPnP (see upnp.ts). @default false */
   upnp?: boolean
   /**
    * The node's datastore, whose DHT part is bounded (strangers' records included); pass one to

@@ -132,6 +132,11 @@ export class UpnpPortMapper implements Startable {
 
   async #attempt(): Promise<void> {
     const signal = this.#controller.signal
+    if (localTcpAddresses(this.components.addressManager.getAddressesWithMetadata()).length === 0) {
+      // listening on loopback only: no router could forward to it, and none is asked
+      this.#error = 'nothing to forward: this node listens on loopback only'
+      return
+    }
     try {
       if (await this.#mapOnce(signal)) this.init.onMapped?.()
       this.#error = undefined

@@ -1,8 +1,8 @@
 /**
  * Home computers behind NAT in a lab of network namespaces (see lab.ts): two public relay nodes
  * P and P2, four homes A, B, C, U behind their own masquerading routers, and an outsider without
- * the swarm key. U's router runs miniupnpd and U runs with --upnp: it becomes reachable through
- * the port its router forwards. A job from home A runs mostly on homes B, C and U (P2 is the only
+ * the swarm key. U's router runs miniupnpd and U (UPnP is on by default) becomes reachable
+ * through the port its router forwards. A job from home A runs mostly on homes B, C and U (P2 is the only
  * other executor), so its bids, awards, claims and blobs cross two NATs: exactly what failed
  * before relays ("no bids", "1 bid, 3 replicas asked").
  */
@@ -109,7 +109,8 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
     make(p2, [...member, '--cpus', '1', '--max-tasks', '1'])
     for (const h of homeHosts) {
       const role = h.name === 'a' ? ['--max-tasks', '0'] : ['--cpus', '1', '--max-tasks', '1']
-      make(h, [...member, ...role, ...(h.name === 'u' ? ['--upnp'] : [])])
+      // UPnP is on by default: U maps its port because its router answers, the others find none
+      make(h, [...member, ...role])
     }
     await Promise.all([...nodes.values()].map((n) => n.init()))
     await node('p').start()
