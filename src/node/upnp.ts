@@ -10,7 +10,7 @@
  * mapping blindly. Here the dial-back decides, so it uses the same port-mapping library directly.
  */
 import { type Gateway, type PortMapping, type UPnPNAT, upnpNat } from '@achingbrain/nat-port-mapper'
-import type { ComponentLogger, Logger, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Libp2pEvents, Logger, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -29,6 +29,7 @@ export interface UpnpComponents {
     'getAddressesWithMetadata' | 'addPublicAddressMapping' | 'removePublicAddressMapping'
   >
   logger: ComponentLogger
+  events: Pick<TypedEventTarget<Libp2pEvents>, 'addEventListener' | 'removeEventListener'>
 }
 
 export interface UpnpInit {
@@ -59,17 +60,18 @@ export class NoUpnpRouterError extends Error {
   name = 'NoUpnpRouterError'
 }
 
-function localTcpAddresses(
+/** The IPv4 TCP addresses this node listens on (loopback and link-local marked as such). */
+function listeningTcp(
   addrs: Array<{ multiaddr: Multiaddr; type: string }>,
-): Array<{ host: string; port: number }> {
-  const out: Array<{ host: string; port: number }> = []
+): Array<{ host: string; port: number; local: boolean }> {
+  const out: Array<{ host: string; port: number; local: boolean }> = []
   for (const { multiaddr, type } of addrs) {
     if (type !== 'transport') continue
     const c = multiaddr.getComponents()
     if (c.length !== 2 || c[0].name !== 'ip4' || c[1].name !== 'tcp' || c[0].value == null) continue
     const host = c[0].value
-    if (host.startsWith('127.') || host.startsWith('169.254.') || host === '0.0.0.0') continue
-    out.push({ host, port: Number(c[1].value) })
+    const local = host.startsWith('127.') || host.startsWith('169.254.') || host === '0.0.0.0'
+    out.push({ host, port: Number(c[1].value), local })
   }
   return out
 }
@@ -84,6 +86,7 @@ export class UpnpPortMapper implements Startable {
   #error?: string
   #controller = new AbortController()
   #timer?: NodeJS.Timeout
+  #attempting = false
 
   constructor(
     private readonly components: UpnpComponents,
@@ -108,12 +111,23 @@ export class UpnpPortMapper implements Startable {
     this.#controller = new AbortController()
   }
 
-  /** Transports listen only once every service has started: map their ports then. */
+  /**
+   * Transports start listening only after every service has started, in no fixed order: map
+   * their ports once they listen (now, or at the next `transport:listening`).
+   */
   afterStart(): void {
+    this.components.events.addEventListener('transport:listening', this.#onListening)
+    this.#onListening()
+  }
+
+  readonly #onListening = (): void => {
+    if (this.#attempting || this.#timer != null || this.#mapped.size > 0) return
+    if (listeningTcp(this.components.addressManager.getAddressesWithMetadata()).length === 0) return
     void this.#attempt()
   }
 
   async stop(): Promise<void> {
+    this.components.events.removeEventListener('transport:listening', this.#onListening)
     this.#controller.abort()
     clearTimeout(this.#timer)
     for (const m of this.#mapped.values()) {
@@ -131,12 +145,14 @@ export class UpnpPortMapper implements Startable {
   }
 
   async #attempt(): Promise<void> {
+    this.#timer = undefined
     const signal = this.#controller.signal
-    if (localTcpAddresses(this.components.addressManager.getAddressesWithMetadata()).length === 0) {
+    if (this.#toMap().length === 0) {
       // listening on loopback only: no router could forward to it, and none is asked
       this.#error = 'nothing to forward: this node listens on loopback only'
       return
     }
+    this.#attempting = true
     try {
       if (await this.#mapOnce(signal)) this.init.onMapped?.()
       this.#error = undefined
@@ -144,10 +160,16 @@ export class UpnpPortMapper implements Startable {
       if (signal.aborted) return
       this.#error = (err as Error).message
       this.#log('UPnP port mapping failed: %s', this.#error)
+    } finally {
+      this.#attempting = false
     }
     if (signal.aborted || (this.#mapped.size > 0 && this.#error == null)) return
     this.#timer = setTimeout(() => void this.#attempt(), this.init.retryMs ?? UPNP_RETRY_MS)
     this.#timer.unref?.()
+  }
+
+  #toMap(): Array<{ host: string; port: number }> {
+    return listeningTcp(this.components.addressManager.getAddressesWithMetadata()).filter((a) => !a.local)
   }
 
   /** Maps every unmapped local TCP port; returns whether a new mapping was made. */
@@ -157,9 +179,7 @@ export class UpnpPortMapper implements Startable {
     const request = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(UPNP_REQUEST_TIMEOUT_MS)])
     this.#externalIp = await gateway.externalIp({ signal: request() })
     let added = false
-    for (const { host, port } of localTcpAddresses(
-      this.components.addressManager.getAddressesWithMetadata(),
-    )) {
+    for (const { host, port } of this.#toMap()) {
       const key = `${host}:${port}`
       if (this.#mapped.has(key)) continue
       const m = await gateway.map(port, host, { protocol: 'TCP', signal: request() })

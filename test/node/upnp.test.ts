@@ -55,6 +55,7 @@ function addressManager(listen: string[]) {
   const mappings: string[] = []
   return {
     mappings,
+    listen,
     getAddressesWithMetadata: () =>
       listen.map((a) => ({
         multiaddr: multiaddr(a),
@@ -85,7 +86,7 @@ describe('UPnP port mapper', () => {
     const am = addressManager(['/ip4/127.0.0.1/tcp/4101', '/ip4/192.168.1.20/tcp/4101'])
     let dialBacks = 0
     const mapper = new UpnpPortMapper(
-      { addressManager: am, logger: defaultLogger() },
+      { addressManager: am, logger: defaultLogger(), events: new EventTarget() },
       { client: router.client(true), onMapped: () => dialBacks++ },
     )
     await mapper.start()
@@ -109,10 +110,33 @@ describe('UPnP port mapper', () => {
     assert.deepEqual(am.mappings, [])
   })
 
+  it('maps the port once the transport listens, when that comes after start', async () => {
+    const router = new FakeRouter()
+    const am = addressManager([])
+    const events = new EventTarget()
+    const mapper = new UpnpPortMapper(
+      { addressManager: am, logger: defaultLogger(), events },
+      { client: router.client(true) },
+    )
+    await mapper.start()
+    mapper.afterStart()
+    assert.deepEqual(mapper.status().mapped, [], 'nothing listens yet')
+    assert.equal(mapper.status().error, undefined, 'not listening yet is not "loopback only"')
+    am.listen.push('/ip4/127.0.0.1/tcp/4101', '/ip4/192.168.1.20/tcp/4101')
+    events.dispatchEvent(new Event('transport:listening'))
+    const status = await settled(mapper, (s) => s.mapped.length > 0)
+    assert.deepEqual(status.mapped, [`/ip4/${EXTERNAL}/tcp/4101`])
+    await mapper.stop()
+  })
+
   it('says why when no router answers, and asks nothing when the node listens on loopback only', async () => {
     const router = new FakeRouter()
     const silent = new UpnpPortMapper(
-      { addressManager: addressManager(['/ip4/192.168.1.20/tcp/4101']), logger: defaultLogger() },
+      {
+        addressManager: addressManager(['/ip4/192.168.1.20/tcp/4101']),
+        logger: defaultLogger(),
+        events: new EventTarget(),
+      },
       { client: router.client(false) },
     )
     await silent.start()
@@ -123,7 +147,11 @@ describe('UPnP port mapper', () => {
     await silent.stop()
 
     const loopback = new UpnpPortMapper(
-      { addressManager: addressManager(['/ip4/127.0.0.1/tcp/4101']), logger: defaultLogger() },
+      {
+        addressManager: addressManager(['/ip4/127.0.0.1/tcp/4101']),
+        logger: defaultLogger(),
+        events: new EventTarget(),
+      },
       { client: router.client(true) },
     )
     await loopback.start()
