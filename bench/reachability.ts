@@ -8,7 +8,7 @@
  * - upgraded: a submitter at home U whose router forwards a port over UPnP (miniupnpd; UPnP is
  *   on by default); B dials U's mapped address directly.
  *
- *   npm run build && flock /work/wt/lab.lock node --import ./dist/src/polyfill.js dist/bench/reachability.js [ROUNDS]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/reachability.js [ROUNDS]
  *
  * Latency is as a user sees it: `plusone submit --wait` at --replicas 1, so each figure includes
  * the CLI's process start (the same for every row). Throughput: a task with a 16 MiB input minus
