@@ -430,7 +430,15 @@ export class Submitter {
       void this.#enqueue(live, (now) => ({
         type: 'bid',
         now,
-        bid: { bidId, peer, address, price: bid.price, latencyMs: 0, freeSlots: bid.freeSlots },
+        bid: {
+          bidId,
+          peer,
+          address,
+          price: bid.price,
+          latencyMs: 0,
+          freeSlots: bid.freeSlots,
+          round: bid.round,
+        },
       }))
     })
   }

@@ -264,8 +264,8 @@ export class ReachabilityService implements Startable {
         this.#retestLater()
         return
       }
-      this.#retests = 0
       if (reached.length > 0) {
+        this.#retests = 0
         this.#negatives = 0
         for (const a of reached) {
           this.#confirmed.set(a, { at: Date.now(), by: id })
@@ -280,6 +280,9 @@ export class ReachabilityService implements Startable {
         this.#negatives = 0
         this.#confirmed.clear()
         this.#set('private')
+        // an answer to a request sent before a new address (a UPnP mapping) existed says
+        // nothing about it: a recheck goes on until a helper reached us or its rounds run out
+        this.#retestLater()
       }
       this.#refreshAddresses()
     } catch (err) {
