@@ -52,7 +52,10 @@ export interface Config {
    * `on` always, `off` never. @default 'auto'
    */
   relay: 'auto' | 'on' | 'off'
-  /** Ask the home router for a port mapping over UPnP. @default false */
+  /**
+   * Ask the home router to forward this node's TCP port over UPnP; the forwarded address is
+   * advertised only once a peer dialled it there. @default true
+   */
   upnp: boolean
   /**
    * WebRTC private-to-private: upgrade relayed connections to hole-punched direct ones. `auto`
@@ -94,7 +97,7 @@ export function defaultConfig(): Config {
     idleOnly: false,
     creditLimit: 100,
     relay: 'auto',
-    upnp: false,
+    upnp: true,
     webrtc: 'auto',
     iceServers: [],
     newCredit: 10,

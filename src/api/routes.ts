@@ -27,8 +27,7 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/reachability',
-      handler: async () =>
-        reachabilityReport(d.node, d.config.relay, d.config.upnp, d.config.iceServers.length),
+      handler: async () => reachabilityReport(d.node, d.config.relay, d.config.iceServers.length),
     },
     {
       method: 'GET',

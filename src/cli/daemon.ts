@@ -107,7 +107,9 @@ Options:
                            relay: ${RELAY_MAX_RESERVATIONS} homes, reservations of ${RELAY_RESERVATION_TTL_MS / 60_000} min (renewed), each
                            relayed connection at most ${RELAY_DATA_LIMIT_BYTES / 2 ** 20} MiB and ${RELAY_DURATION_LIMIT_MS / 60_000} min (then a new
                            one is opened). In a private swarm only members can reserve.
-      --upnp, --no-upnp    ask the home router for a port mapping over UPnP (default off)
+      --upnp, --no-upnp    ask the home router to forward this node's TCP port over UPnP
+                           (default on; nothing is asked when it listens on loopback only).
+                           The forwarded address is advertised only once a peer dialled it.
       --webrtc MODE        upgrade relayed connections to direct ones by WebRTC (UDP hole
                            punching, signalled through the relay): auto (default: on once an
                            --ice-server is given), on, off. In a private swarm a WebRTC peer

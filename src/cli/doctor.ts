@@ -53,15 +53,16 @@ export function diagnose(r: ReachabilityReport): string[] {
         'Not known yet whether others can dial this node: no peer has answered a dial-back request yet (this takes a few seconds after it connects).',
       )
   }
-  if (r.upnp.enabled) {
+  const upnp = upnpSentence(r)
+  if (upnp !== undefined) out.push(upnp)
+  if (r.reachability === 'private' && !r.upnp.enabled) {
     out.push(
-      r.upnp.mapped.length > 0
-        ? `UPnP worked: the router maps ${r.upnp.mapped.join(', ')} to this node.`
-        : 'UPnP is on but no router mapped a port (the router may not offer UPnP, or has it switched off).',
+      'UPnP is off (--no-upnp); if your router offers UPnP, start the daemon without --no-upnp to let it forward a port (then others dial this node directly, no relay needed).',
     )
-  } else if (r.reachability === 'private') {
+  }
+  if (r.reachability === 'private' && !r.upnp.confirmed) {
     out.push(
-      'UPnP is off; if your router offers UPnP, start the daemon with --upnp to let it map a port (then this node needs no relay). Or forward TCP port of the --listen address on the router to this machine.',
+      "To be dialled directly, forward the daemon's TCP port (4101 by default, see --listen) on your router to this machine, or switch on UPnP in the router's settings.",
     )
   }
   out.push(...webrtcSentences(r))
@@ -82,6 +83,26 @@ export function diagnose(r: ReachabilityReport): string[] {
       : 'It advertises no address yet: peers it dials can still use their connection to it.',
   )
   return out
+}
+
+/** What became of the UPnP port mapping, judged by dial-back; nothing when it does not matter. */
+function upnpSentence(r: ReachabilityReport): string | undefined {
+  const { enabled, mapped, confirmed, gateway, externalIp, error } = r.upnp
+  if (!enabled) return undefined
+  // a node others can dial without a mapping needs none: not worth a sentence
+  if (mapped.length === 0 && r.reachability === 'public') return undefined
+  if (mapped.length === 0) {
+    return error != null
+      ? `UPnP is on but no port is mapped: ${error}.`
+      : 'UPnP is on: looking for a UPnP router on the LAN.'
+  }
+  if (confirmed) {
+    return `UPnP worked: the router (${gateway}) forwards ${mapped.join(', ')} to this node, and a peer dialled it there, so others connect to it directly.`
+  }
+  if (r.reachability === 'private') {
+    return `UPnP mapped ${mapped.join(', ')} on the router (${gateway}), but no peer could dial it there: the router is probably behind another NAT (its external address ${externalIp} is not what the internet sees), so relays carry the traffic instead.`
+  }
+  return `UPnP mapped ${mapped.join(', ')} on the router (${gateway}); a peer has not dialled it there yet (checked within a minute).`
 }
 
 /** What WebRTC hole punching did, and what would make it work. */

@@ -48,7 +48,17 @@ export interface ReachabilityReport {
   relay: { mode: 'auto' | 'on' | 'off'; serving: boolean; reservations: number }
   /** Relays this node holds a reservation on (peer ids). */
   relaysHeld: string[]
-  upnp: { enabled: boolean; mapped: string[] }
+  upnp: {
+    enabled: boolean
+    /** Addresses the router forwards to this node. */
+    mapped: string[]
+    /** Whether a peer dialled this node at a mapped address (then it is advertised). */
+    confirmed: boolean
+    /** The router that answered (host:port), the external address it reports, the last failure. */
+    gateway?: string
+    externalIp?: string
+    error?: string
+  }
   connections: { direct: number; relayed: number; webrtc: number }
   /** WebRTC hole punching: on or off, how many ICE servers, recent upgrade attempts (newest first). */
   webrtc: {

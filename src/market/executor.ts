@@ -57,11 +57,19 @@ export const MAX_BIDS_IN_FLIGHT_PER_SUBMITTER = 4
 export const MAX_TRACKED_SUBMITTERS = 4096
 /** Largest input an executor fetches. */
 export const MAX_INPUT_BYTES = 64 * 1024 * 1024
-const CLAIM_ATTEMPTS = 5
-/** A claim retried after 0.25, 0.5, 1, 2 s: long enough to reach a home again through another relay. */
+/**
+ * A claim is retried after 0.25, 0.5, 1, 2, 4, 4, 4 s: a home submitter whose relay went away
+ * is reached again through its other relay (or a new one) within that.
+ */
+const CLAIM_ATTEMPTS = 8
 const CLAIM_BACKOFF_MS = 250
-const FETCH_ATTEMPTS = 5
+const MAX_RETRY_BACKOFF_MS = 4_000
+/** A blob fetch is retried (25 ms, doubling up to 4 s) until the award's deadline, at most this often. */
+const FETCH_ATTEMPTS = 16
 const FETCH_BACKOFF_MS = 25
+/** A bid whose stream failed (not timed out) is sent again after 0.5 and 1 s. */
+const BID_ATTEMPTS = 3
+const BID_RETRY_MS = 500
 /**
  * First-round announcements are bid on with a probability that expects this many bids per
  * replica, plus BID_SPARE: without the spare, a k=1 task on a 10-node mesh got no bid at all
@@ -284,33 +292,42 @@ export class Executor {
 
   private async bid(a: VerifiedAnnouncement, answered: () => void): Promise<void> {
     const timeoutMs = this.defended ? BID_REPLY_TIMEOUT_MS : UNDEFENDED_BID_REPLY_TIMEOUT_MS
-    // not AbortSignal.any: on Node 20 it lets a timeout signal be collected before it fires, and
-    // a bid to a silent submitter then waits for ever (test/hostile/bid-caps.test.ts caught it)
-    const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(timeoutMs)])
     const submitter = peerIdFromString(a.spec.submitter)
-    let reply: BidReply
-    try {
-      this.stats.bidsSent++
-      const body = Bid.encode({
-        taskId: ab(a.taskIdBytes),
-        round: a.round,
-        price: this.policy.price,
-        freeSlots: Math.max(0, this.policy.maxTasks - this.busy),
-        memoryMb: this.policy.memoryMB,
-      })
-      reply = BidReply.decode(
-        await this.transport.request(a.spec.submitter, BID_PROTOCOL, body, {
-          maxReplyBytes: MAX_REPLY_BYTES,
-          signal,
-        }),
-      )
-    } catch (err) {
-      this.log('bid on %s to %p failed: %s', a.taskId, submitter, (err as Error).message)
-      // a reset or refused stream is not held against it (a restarting submitter); silence is
-      if (signal.aborted && !this.shutdown.signal.aborted) this.unanswered(a.spec.submitter)
-      return
-    } finally {
-      signal.clear()
+    let reply: BidReply | undefined
+    for (let attempt = 1; reply === undefined; attempt++) {
+      // not AbortSignal.any: on Node 20 it lets a timeout signal be collected before it fires, and
+      // a bid to a silent submitter then waits for ever (test/hostile/bid-caps.test.ts caught it)
+      const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(timeoutMs)])
+      try {
+        if (attempt === 1) this.stats.bidsSent++
+        const body = Bid.encode({
+          taskId: ab(a.taskIdBytes),
+          round: a.round,
+          price: this.policy.price,
+          freeSlots: Math.max(0, this.policy.maxTasks - this.busy),
+          memoryMb: this.policy.memoryMB,
+        })
+        reply = BidReply.decode(
+          await this.transport.request(a.spec.submitter, BID_PROTOCOL, body, {
+            maxReplyBytes: MAX_REPLY_BYTES,
+            signal,
+          }),
+        )
+      } catch (err) {
+        this.log('bid on %s to %p failed: %s', a.taskId, submitter, (err as Error).message)
+        // silence counts against a submitter; a reset or refused stream does not (a restarting
+        // submitter, or the relay between us went away: its award reply may be lost with it,
+        // and a repeated bid gets that award again), so it is tried again a few times
+        if (signal.aborted && !this.shutdown.signal.aborted) this.unanswered(a.spec.submitter)
+        if (signal.aborted || attempt >= BID_ATTEMPTS || a.spec.expiresAt <= Date.now()) return
+        try {
+          await delayUntil(Date.now() + BID_RETRY_MS * 2 ** (attempt - 1), this.shutdown.signal)
+        } catch {
+          return
+        }
+      } finally {
+        signal.clear()
+      }
     }
     this.answered(a.spec.submitter)
     answered()
@@ -352,7 +369,8 @@ export class Executor {
         return bytes
       } catch (err) {
         if (signal.aborted || attempt >= FETCH_ATTEMPTS) throw err
-        const backoffMs = FETCH_BACKOFF_MS * 2 ** attempt * (0.5 + Math.random())
+        const backoffMs =
+          Math.min(MAX_RETRY_BACKOFF_MS, FETCH_BACKOFF_MS * 2 ** attempt) * (0.5 + Math.random())
         await delayUntil(Date.now() + backoffMs, signal)
       }
     }
@@ -473,7 +491,10 @@ export class Executor {
         return
       } catch (err) {
         if (signal.aborted || attempt === CLAIM_ATTEMPTS) throw err
-        await delayUntil(Date.now() + CLAIM_BACKOFF_MS * 2 ** (attempt - 1), signal)
+        await delayUntil(
+          Date.now() + Math.min(MAX_RETRY_BACKOFF_MS, CLAIM_BACKOFF_MS * 2 ** (attempt - 1)),
+          signal,
+        )
       } finally {
         attemptSignal.clear()
       }

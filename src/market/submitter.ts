@@ -50,6 +50,9 @@ import { INLINE_INPUT_BYTES } from './wire.js'
 export const MAX_PENDING_BIDS_PER_PEER = 16
 
 const OUTPUT_FETCH_TIMEOUT_MS = 30_000
+/** Attempts to fetch one executor's output (0.5 s, then 1 s apart) before it counts as unavailable. */
+const OUTPUT_FETCH_ATTEMPTS = 3
+const OUTPUT_FETCH_RETRY_MS = 500
 const MIB = 1024 * 1024
 
 export type Settings = Required<
@@ -357,19 +360,29 @@ export class Submitter {
       .catch((err: Error) => this.log.error('task %s: journaling runs: %s', id, err.message))
   }
 
-  /** Fetches the output a claim names from its executor; the blob layer checks it against its hash. */
+  /**
+   * Fetches the output a claim names from its executor; the blob layer checks it against its
+   * hash. A failed path (the relay between us went away) is tried again a few times before the
+   * output counts as unavailable; a mismatch is final at once.
+   */
   async #checkOutput(live: LiveTask, peer: string, claim: Claim): Promise<void> {
     let outcome: 'ok' | 'mismatch' | 'unavailable' = 'unavailable'
-    try {
-      await this.components.blobs.fetch(claim.outputCid, {
-        holders: [peerIdFromString(peer)],
-        maxBytes: Math.max(1, live.machine.spec.maxOutputBytes),
-        signal: AbortSignal.timeout(OUTPUT_FETCH_TIMEOUT_MS),
-      })
-      outcome = 'ok'
-    } catch (err) {
-      outcome = (err as Error).name === 'BlobHashMismatchError' ? 'mismatch' : 'unavailable'
-      this.log('output of %s from %s: %s', live.machine.taskId, peer, (err as Error).message)
+    const signal = AbortSignal.timeout(OUTPUT_FETCH_TIMEOUT_MS)
+    for (let attempt = 1; attempt <= OUTPUT_FETCH_ATTEMPTS && !signal.aborted; attempt++) {
+      try {
+        await this.components.blobs.fetch(claim.outputCid, {
+          holders: [peerIdFromString(peer)],
+          maxBytes: Math.max(1, live.machine.spec.maxOutputBytes),
+          signal,
+        })
+        outcome = 'ok'
+        break
+      } catch (err) {
+        outcome = (err as Error).name === 'BlobHashMismatchError' ? 'mismatch' : 'unavailable'
+        this.log('output of %s from %s: %s', live.machine.taskId, peer, (err as Error).message)
+        if (outcome === 'mismatch' || attempt === OUTPUT_FETCH_ATTEMPTS) break
+        await new Promise((resolve) => setTimeout(resolve, OUTPUT_FETCH_RETRY_MS * 2 ** (attempt - 1)))
+      }
     }
     await this.#enqueue(live, (now) => ({ type: 'outputChecked', now, peer, outcome }))
   }
@@ -417,7 +430,15 @@ export class Submitter {
       void this.#enqueue(live, (now) => ({
         type: 'bid',
         now,
-        bid: { bidId, peer, address, price: bid.price, latencyMs: 0, freeSlots: bid.freeSlots },
+        bid: {
+          bidId,
+          peer,
+          address,
+          price: bid.price,
+          latencyMs: 0,
+          freeSlots: bid.freeSlots,
+          round: bid.round,
+        },
       }))
     })
   }

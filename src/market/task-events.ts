@@ -13,6 +13,8 @@ import type { MarketEvent, RankedBid } from './types.js'
 export interface HeldBid extends RankedBid {
   /** The shell's id for this bid's pending reply. */
   bidId: number
+  /** The announcement round the bid answers. */
+  round?: number
 }
 
 /** An `auto` task's plan, as AutoReplication makes it (the randomness lives in the shell). */

@@ -101,7 +101,14 @@ export class TaskMachine {
   #need = 0
   #now: number
   #effects: TaskEffect[] = []
-  readonly #awardees: Array<{ peer: string; address?: string; price?: number }> = []
+  readonly #awardees: Array<{
+    peer: string
+    address?: string
+    price?: number
+    /** Deadline and round of an award made by this machine (not replayed from the journal). */
+    deadlineAt?: number
+    round?: number
+  }> = []
   #pending: HeldBid[] = []
   #windowOpenedAt: number | undefined
   #windowAt: number | undefined
@@ -388,6 +395,22 @@ export class TaskMachine {
     this.#do({ type: 'reply', bidId: bid.bidId, decline: reason })
   }
 
+  /**
+   * An awardee that bids again on the same round before it claimed never received its award:
+   * the reply was lost with the path it travelled (a relay that went away mid-reply). It gets
+   * the same award again, with the same deadline, instead of losing the execution until that
+   * deadline passes. A bid on a later round is not that: it comes from an executor that lost
+   * its award by restarting, which is reissued around after its deadline and paid nothing.
+   */
+  #reaward(bid: HeldBid): boolean {
+    const a = this.#awardees.find((x) => x.peer === bid.peer)
+    if (a?.deadlineAt === undefined || a.deadlineAt <= this.#now) return false
+    if (bid.round === undefined || bid.round !== a.round) return false
+    if (this.#claims.has(bid.peer) || !this.#deadlines.has(bid.peer)) return false
+    this.#do({ type: 'reply', bidId: bid.bidId, award: { deadlineAt: a.deadlineAt } })
+    return true
+  }
+
   /** Why a bid cannot be held, or undefined when it can. */
   #refusal(bid: HeldBid): string | undefined {
     if (!Number.isSafeInteger(bid.price) || bid.price > this.spec.maxPrice) return 'price above the maximum'
@@ -406,6 +429,7 @@ export class TaskMachine {
     if (this.#bidders.size < MAX_BIDDERS_COUNTED) this.#bidders.add(bid.peer)
     // bids still arriving: no need to re-announce yet (under load, re-announcing would feed the load)
     this.#nextAnnounceAt = Math.max(this.#nextAnnounceAt, this.#now + this.#reannounceMs)
+    if (this.#reaward(bid)) return
     const refusal = this.#refusal(bid)
     if (refusal !== undefined) {
       this.#decline(bid, refusal)
@@ -477,7 +501,7 @@ export class TaskMachine {
     for (const c of chosen) {
       this.#need--
       this.#journal({ kind: 'award', award: { peer: c.peer, price: c.price, address: c.address } })
-      this.#awardees.push({ peer: c.peer, address: c.address, price: c.price })
+      this.#awardees.push({ peer: c.peer, address: c.address, price: c.price, deadlineAt, round: c.round })
       this.#apply({ type: 'awarded', peer: c.peer })
       this.#deadlines.add(c.peer)
       this.#do({

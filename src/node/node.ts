@@ -12,7 +12,6 @@ import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webRTC } from '@libp2p/webrtc'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { BoundedDatastore } from './bounded-datastore.js'
@@ -32,6 +31,7 @@ import {
 } from './relay.js'
 import { parseIceServer } from '../ice-servers.js'
 import { isWebRTC, WEBRTC_LISTEN, type WebRTCUpgrader, webRTCUpgrader } from './webrtc.js'
+import { type UpnpPortMapper, upnpPortMapper } from './upnp.js'
 
 const EMPTY = new Uint8Array(0)
 
@@ -91,6 +91,8 @@ export type NodeServices = {
   membership?: MembershipGate
   /** Present with WebRTC on: upgrades relayed connections to hole-punched WebRTC ones. */
   webrtcUpgrader?: WebRTCUpgrader
+  /** Present with `upnp: true`. */
+  upnp?: UpnpPortMapper
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -118,7 +120,7 @@ export interface NodeInit {
    * `on` from the start, `off` never. @default 'auto'
    */
   relay?: RelayMode
-  /** Ask the home router for a port mapping over UPnP. @default false */
+  /** Ask the home router to forward our TCP port over UPnP (see upnp.ts). @default false */
   upnp?: boolean
   /**
    * The node's datastore, whose DHT part is bounded (strangers' records included); pass one to
@@ -127,7 +129,8 @@ export interface NodeInit {
   datastore?: BoundedDatastore
   /**
    * WebRTC private-to-private: listen on `/webrtc` behind every relay reservation and upgrade
-   * relayed connections to hole-punched direct ones. @default true
+   * relayed connections to hole-punched direct ones. Off unless asked for (the daemon asks
+   * once an ICE server is configured, see `webrtcEnabled`). @default false
    */
   webrtc?: boolean
   /**
@@ -242,7 +245,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   const observer = new HandshakeObserver(init.onRefusedHandshake)
   // capacity records are signed for this node's network: a private swarm's never pass here
   const network = networkOf(init.swarmKey)
-  const webrtc = init.webrtc ?? true
+  const webrtc = init.webrtc ?? false
   const iceServers = (init.iceServers ?? []).map(parseIceServer)
   const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/4101']
   // the announce filter is needed before the service exists; until then, libp2p's own view
@@ -277,7 +280,8 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
       reachability: reachability(),
       relay: switchableRelay(init.relay ?? 'auto'),
       homeRelays: homeRelays(),
-      ...(init.upnp === true ? { upnp: uPnPNAT({ portMappingDescription: 'plusone' }) } : {}),
+      // a mapped port is tested by dial-back at once, and advertised only if a peer reached it
+      ...(init.upnp === true ? { upnp: upnpPortMapper({ onMapped: () => reach?.recheck() }) } : {}),
       ...(webrtc ? { webrtcUpgrader: webRTCUpgrader() } : {}),
       // the gate exists for transports that skip pnet; WebRTC is the only one configured
       ...(init.swarmKey == null || !webrtc

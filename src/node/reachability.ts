@@ -48,6 +48,10 @@ export const RECHECK_MS = 10 * 60_000
 const NEGATIVES_TO_DEMOTE = 2
 /** Helpers asked per round. */
 const HELPERS_PER_ROUND = 3
+/** Times a refused or failed `recheck` round is repeated. */
+const RETESTS = 3
+/** Margin past a helper's rate limit before a refused round is repeated. */
+const RETEST_SLACK_MS = 1_000
 /** Peers remembered for the serve rate limit before the oldest are forgotten. */
 const MAX_REMEMBERED = 1024
 
@@ -102,6 +106,9 @@ export class ReachabilityService implements Startable {
   #serving = 0
   #negatives = 0
   #roundStarted = 0
+  /** Rounds still to run for a new address whose first test a helper refused (rate limit). */
+  #retests = 0
+  #retestTimer?: NodeJS.Timeout
   #started = false
   #timer?: NodeJS.Timeout
   readonly #log: Logger
@@ -147,6 +154,7 @@ export class ReachabilityService implements Startable {
   async stop(): Promise<void> {
     this.#started = false
     clearInterval(this.#timer)
+    clearTimeout(this.#retestTimer)
     this.components.events.removeEventListener('peer:identify', this.#onIdentify)
     await this.components.registrar.unhandle(DIALBACK_PROTOCOL)
   }
@@ -183,6 +191,26 @@ export class ReachabilityService implements Startable {
     if (!this.#started || !protocols.includes(DIALBACK_PROTOCOL) || connection.limits != null) return
     if (this.#state !== 'unknown' && Date.now() - this.#roundStarted < this.#recheckMs) return
     void this.#ask(peerId, connection)
+  }
+
+  /**
+   * Asks connected peers again now: a new address (a UPnP mapping) needs testing. A helper that
+   * answered us within its rate limit refuses; then the round is repeated once that has passed.
+   */
+  recheck(): void {
+    if (!this.#started) return
+    this.#retests = RETESTS
+    this.#recheck()
+  }
+
+  #retestLater(): void {
+    if (this.#retests <= 0 || this.#retestTimer != null || !this.#started) return
+    this.#retests--
+    this.#retestTimer = setTimeout(() => {
+      this.#retestTimer = undefined
+      this.#recheck()
+    }, SERVE_INTERVAL_MS + RETEST_SLACK_MS)
+    this.#retestTimer.unref?.()
   }
 
   #recheck(): void {
@@ -232,10 +260,18 @@ export class ReachabilityService implements Startable {
         .map((b) => multiaddr(b).toString())
         .filter((a) => asked.has(a))
       this.#record({ helper: id, reached: reached.length, refused: res.refused || undefined, at: Date.now() })
-      if (res.refused !== '') return
+      if (res.refused !== '') {
+        this.#retestLater()
+        return
+      }
       if (reached.length > 0) {
+        this.#retests = 0
         this.#negatives = 0
-        for (const a of reached) this.#confirmed.set(a, { at: Date.now(), by: id })
+        for (const a of reached) {
+          this.#confirmed.set(a, { at: Date.now(), by: id })
+          // libp2p advertises a mapped or observed address only once it is verified: this is it
+          this.components.addressManager.confirmObservedAddr(multiaddr(a), { ttl: 2 * this.#recheckMs })
+        }
         this.#set('public')
       } else if (this.#state !== 'public' || ++this.#negatives >= NEGATIVES_TO_DEMOTE) {
         // none of our addresses answered a stranger's dial: whatever was confirmed is stale. A
@@ -244,12 +280,16 @@ export class ReachabilityService implements Startable {
         this.#negatives = 0
         this.#confirmed.clear()
         this.#set('private')
+        // an answer to a request sent before a new address (a UPnP mapping) existed says
+        // nothing about it: a recheck goes on until a helper reached us or its rounds run out
+        this.#retestLater()
       }
       this.#refreshAddresses()
     } catch (err) {
       stream?.abort(err as Error)
       this.#asked.delete(id)
       this.#record({ helper: id, reached: 0, error: (err as Error).message, at: Date.now() })
+      this.#retestLater()
       this.#log('dial-back request to %p failed: %s', peer, (err as Error).message)
     }
   }

@@ -1,7 +1,7 @@
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
-import type { ComponentLogger, IdentifyResult, Libp2p } from '@libp2p/interface'
+import type { ComponentLogger, IdentifyResult, Libp2p, PeerUpdate } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Reachability } from './reachability.js'
 import { HOME_RESERVATIONS } from './relay.js'
 
@@ -13,7 +13,10 @@ const SEARCH_TIMEOUT_MS = 20_000
 const MAX_DIALS = 4
 
 export interface RelayFinderComponents {
-  node: Pick<Libp2p, 'dial' | 'getConnections' | 'getMultiaddrs' | 'addEventListener' | 'removeEventListener'>
+  node: Pick<
+    Libp2p,
+    'dial' | 'getConnections' | 'getMultiaddrs' | 'addEventListener' | 'removeEventListener' | 'peerStore'
+  >
   /** Reserves a slot on the relay at this address. */
   reserveOn: (relay: Multiaddr) => Promise<void>
   reachability: { readonly reachability: Reachability; onChange(fn: (r: Reachability) => void): () => void }
@@ -27,6 +30,12 @@ export interface RelayFinderComponents {
  * their capacity records, and connected peers announce the hop protocol when they start
  * relaying. While a node that is not reachable holds fewer reservations than it wants, it takes
  * candidates from both, connects to them and reserves a slot on each until it has enough.
+ *
+ * A peer usually becomes a relay *after* a home connected to it (it relays once dial-back says
+ * it is reachable, and its helpers are the very homes that just connected): its identify push
+ * then adds the hop protocol. libp2p's own relay discovery only looks at peers as they connect
+ * and never came back to such a peer, so here a peer's update to "speaks hop" starts a search,
+ * and every search also takes connected peers that speak it.
  */
 export class RelayFinder {
   #timer?: NodeJS.Timeout
@@ -46,6 +55,27 @@ export class RelayFinder {
     this.#timer = setInterval(() => void this.#search(), RELAY_SEARCH_INTERVAL_MS)
     this.#timer.unref?.()
     this.components.node.addEventListener('peer:identify', this.#onIdentify)
+    this.components.node.addEventListener('peer:update', this.#onUpdate)
+  }
+
+  readonly #onUpdate = (evt: CustomEvent<PeerUpdate>): void => {
+    const { peer, previous } = evt.detail
+    if (
+      peer.protocols.includes(RELAY_V2_HOP_CODEC) &&
+      previous?.protocols.includes(RELAY_V2_HOP_CODEC) !== true
+    )
+      void this.#search([peer.id.toString()])
+  }
+
+  /** Connected peers whose identify said they relay. */
+  async #connectedRelays(): Promise<string[]> {
+    const out: string[] = []
+    for (const c of this.components.node.getConnections()) {
+      if (c.limits != null) continue
+      const peer = await this.components.node.peerStore.get(c.remotePeer).catch(() => undefined)
+      if (peer?.protocols.includes(RELAY_V2_HOP_CODEC) === true) out.push(c.remotePeer.toString())
+    }
+    return out
   }
 
   readonly #onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
@@ -54,6 +84,7 @@ export class RelayFinder {
 
   stop(): void {
     this.components.node.removeEventListener('peer:identify', this.#onIdentify)
+    this.components.node.removeEventListener('peer:update', this.#onUpdate)
     clearInterval(this.#timer)
     this.#unsubscribe?.()
     this.#controller.abort()
@@ -76,7 +107,9 @@ export class RelayFinder {
     this.#running = true
     try {
       const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(SEARCH_TIMEOUT_MS)])
-      const ids = candidates ?? (await this.components.findRelays(signal))
+      const ids = candidates ?? [
+        ...new Set([...(await this.#connectedRelays()), ...(await this.components.findRelays(signal))]),
+      ]
       for (const id of ids.slice(0, MAX_DIALS)) {
         if (signal.aborted || this.held().size >= HOME_RESERVATIONS) break
         if (this.held().has(id)) continue
@@ -85,11 +118,9 @@ export class RelayFinder {
             signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]),
           })
           if (conn.limits != null) continue // a relay is useless through another relay
-          // a connection's address already ends in /p2p/<id> (libp2p adds it); twice is unlistenable
-          const relayAddr = conn.remoteAddr.getComponents().some((c) => c.name === 'p2p')
-            ? conn.remoteAddr
-            : conn.remoteAddr.encapsulate(`/p2p/${id}`)
-          await this.components.reserveOn(relayAddr)
+          // an outbound connection's remote address may already end in /p2p/<id>
+          const bare = multiaddr(conn.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, ''))
+          await this.components.reserveOn(bare.encapsulate(`/p2p/${id}`))
           this.#log('reserved a slot on relay %s', id)
         } catch (err) {
           this.#log('no reservation on relay %s: %s', id, (err as Error).message)

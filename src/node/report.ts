@@ -9,6 +9,7 @@ import type { PlusoneNode } from './node.js'
 import type { ReachabilityStatus } from './reachability.js'
 import type { RelayMode } from './relay.js'
 import type { UpgradeRecord } from './webrtc.js'
+import type { UpnpStatus } from './upnp.js'
 
 export interface ConnectionJson {
   kind: 'direct' | 'relayed' | 'webrtc'
@@ -32,10 +33,10 @@ export interface ReachabilityReport extends ReachabilityStatus {
   }
   /** Relays this node holds a reservation on (their peer ids). */
   relaysHeld: string[]
-  upnp: {
+  upnp: UpnpStatus & {
     enabled: boolean
-    /** Addresses the router mapped for us. */
-    mapped: string[]
+    /** Whether a peer dialled this node at a mapped address (then it is advertised). */
+    confirmed: boolean
   }
   connections: { direct: number; relayed: number; webrtc: number }
   webrtc: {
@@ -74,7 +75,6 @@ export function describeConnection(c: Connection): ConnectionJson {
 export function reachabilityReport(
   node: PlusoneNode,
   relayMode: RelayMode,
-  upnp: boolean,
   iceServers = 0,
 ): ReachabilityReport {
   const advertised = node.getMultiaddrs()
@@ -85,18 +85,11 @@ export function reachabilityReport(
   }
   const connections = { direct: 0, relayed: 0, webrtc: 0 }
   for (const c of node.getConnections()) connections[describeConnection(c).kind]++
-  const internals = node as unknown as {
-    components?: {
-      addressManager?: { getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr; type: string }> }
-    }
-  }
-  const mapped =
-    internals.components?.addressManager
-      ?.getAddressesWithMetadata()
-      .filter((a) => a.type === 'ip-mapping')
-      .map((a) => a.multiaddr.toString()) ?? []
+  const status = node.services.reachability.status()
+  const upnp = node.services.upnp?.status() ?? { mapped: [] }
+  const confirmed = new Set(status.confirmed.map((c) => c.address))
   return {
-    ...node.services.reachability.status(),
+    ...status,
     advertised: advertised.map((a) => a.toString()),
     relay: {
       mode: relayMode,
@@ -104,7 +97,11 @@ export function reachabilityReport(
       reservations: node.services.relay.reservations().length,
     },
     relaysHeld: [...held],
-    upnp: { enabled: upnp, mapped },
+    upnp: {
+      enabled: node.services.upnp != null,
+      ...upnp,
+      confirmed: upnp.mapped.some((a) => confirmed.has(a)),
+    },
     connections,
     webrtc: {
       enabled: node.services.webrtcUpgrader != null,

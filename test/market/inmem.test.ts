@@ -87,6 +87,41 @@ describe('market on the in-memory transport', () => {
     assert.ok(mesh.net.counters.dropped > 0, 'messages were lost')
   })
 
+  it('an award whose reply is lost with its path is sent again when the executor bids again', async () => {
+    // one executor, k=1, a deadline far beyond the wait: without the repeated award the executor
+    // never runs the task, and the submitter could only wait out the deadline (and then has
+    // nobody left to reissue to)
+    mesh = await startMemMesh([{ executor: { enabled: false } }, { executor: { maxTasks: 1 } }], {
+      latencyMs: 5,
+    })
+    const [submitter, executor] = mesh.nodes
+    const net = mesh.net
+    let cut = 0
+    const off = submitter.market.on((e) => {
+      // the award reply goes out right after this event: the path between them dies with it
+      if (e.type === 'bid' && e.decision === 'award' && cut++ === 0) {
+        net.partition([submitter.id], [executor.id])
+        setTimeout(() => net.heal(), 50)
+      }
+    })
+    const { jobId, tasks } = await submitter.market.submitJob({
+      ...job,
+      deadlineMs: 60_000,
+      inputs: inputs(1),
+      replicas: 1,
+    })
+    const view = await submitter.market.waitForJob(jobId, { signal: AbortSignal.timeout(20_000) })
+    off()
+    assert.equal(cut, 1)
+    assert.ok(net.counters.dropped > 0, 'the award reply was lost')
+    assert.equal(view.status, 'done', JSON.stringify(view))
+    assert.deepEqual(
+      Buffer.from(await submitter.market.result(tasks[0].taskId)),
+      Buffer.from(expectedOutput(inputs(1)[0].bytes)),
+    )
+    assert.equal(executor.market.stats().executed, 1, 'one execution, under the first award')
+  })
+
   it('a submitter restarted mid-job resumes from its journal and finishes the job', async () => {
     mesh = await startMemMesh(
       [{ executor: { enabled: false } }, ...Array.from({ length: 4 }, () => ({ executor: { maxTasks: 1 } }))],

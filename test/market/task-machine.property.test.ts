@@ -119,7 +119,10 @@ class Driver {
   readonly claimObjects = new Map<string, Claim>()
   /** Bids sent and not yet answered, by id. */
   readonly open = new Map<number, string>()
+  /** Executions journaled per peer. */
   readonly awardsByPeer = new Map<string, number>()
+  /** Deadlines of the award replies each peer got. */
+  readonly awardDeadlines = new Map<string, Set<number>>()
   fetching: string | undefined
   planOut: string | undefined
   settled = 0
@@ -150,15 +153,21 @@ class Driver {
           assert.equal(x.seq, this.journal.events.length, 'quorum events are journaled in sequence')
           this.journal.events.push(x.event)
         }
-        if (x.kind === 'award') this.journal.awards.push(x.award)
+        if (x.kind === 'award') {
+          this.journal.awards.push(x.award)
+          this.awardsByPeer.set(x.award.peer, (this.awardsByPeer.get(x.award.peer) ?? 0) + 1)
+        }
         if (x.kind === 'claim') this.journal.claims.set(x.peer, this.claimObjects.get(x.peer)!)
         break
       }
       case 'reply':
         assert.ok(this.open.has(e.bidId), `reply to bid ${e.bidId}, which is not open`)
         if (e.award != null) {
+          // a repeated bid from an awardee (its award reply lost) gets the same award again
           const peer = this.open.get(e.bidId)!
-          this.awardsByPeer.set(peer, (this.awardsByPeer.get(peer) ?? 0) + 1)
+          const deadlines = this.awardDeadlines.get(peer) ?? new Set<number>()
+          deadlines.add(e.award.deadlineAt)
+          this.awardDeadlines.set(peer, deadlines)
         }
         this.open.delete(e.bidId)
         break
@@ -296,6 +305,10 @@ describe('TaskMachine properties', () => {
         const d = new Driver(record, spec)
         for (const c of commands) d.run(c)
         for (const [peer, n] of d.awardsByPeer) assert.equal(n, 1, `${peer} was awarded ${n} times`)
+        for (const [peer, deadlines] of d.awardDeadlines) {
+          assert.ok(d.awardsByPeer.has(peer), `${peer} got an award reply that was never journaled`)
+          assert.equal(deadlines.size, 1, `${peer} got awards with different deadlines`)
+        }
         const limit = 2 * (k === AUTO_REPLICAS ? SETTINGS.autoReplicas : k) + 1
         assert.ok(d.awardsByPeer.size <= limit, `${d.awardsByPeer.size} executions, limit ${limit}`)
         const view = d.machine.view()

@@ -4,19 +4,23 @@
  * ```
  *                      inet (bridge br0, 198.18.0.0/24: the "internet")
  *      ┌──────────┬──────────┬──────────┬──────────────┬──────────────┐
- *   p  .1      p2 .2     out .9      ra .11 (wan)   rb .12 ...     rc .13, ru .14
- *   (public)  (public)  (outsider)  │ masquerade      │
- *                                   a  198.19.1.2    b  198.19.2.2   c, u
+ *   p  .1      p2 .2     stun .5/.6  out .9   ra .11 (wan)   rb .12 ...   rc .13, ru .14
+ *   (public)  (public)                          │ masquerade     │
+ *                                               a  198.19.1.2    b  198.19.2.2   c, u
  * ```
  *
  * Each home sits on its own LAN (198.19.N.0/24) behind its own router namespace, which forwards
- * and masquerades onto the internet with nftables: homes can dial out, nobody can dial in. The
- * router of home `u` can also run miniupnpd. Every name starts with a prefix holding this
+ * and masquerades onto the internet with nftables: homes can dial out, nobody can dial in. A
+ * home's router can also run miniupnpd (`addHome(..., { upnp })`): then the home may ask it to
+ * forward a port. miniupnpd refuses to forward when its WAN address is reserved (as all of
+ * 198.18.0.0/15 is) unless a STUN server on the internet confirms the WAN is unfiltered, so the
+ * lab runs one (`addStun`, stun-server.ts). Every name starts with a prefix holding this
  * process's pid, so parallel runs never collide; nothing is added to the machine's own namespace.
  */
-import { execFileSync } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { run } from '../crash/helpers.js'
 
 export const INTERNET = '198.18.0'
@@ -44,12 +48,16 @@ export interface Home {
 
 export type Host = PublicHost | Home
 
-/** Why the lab cannot run here, or undefined when it can. */
-export function labUnavailable(): string | undefined {
+/** How long a lab daemon (STUN server, miniupnpd) gets to say it is ready. */
+const DAEMON_READY_MS = 15_000
+
+/** Why the lab cannot run here, or undefined when it can. With `upnp`, miniupnpd is needed too. */
+export function labUnavailable(options: { upnp?: boolean } = {}): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to create network namespaces (CI runs it as root)'
   for (const [cmd, args, pkg] of [
     ['ip', ['-V'], 'iproute2'],
     ['nft', ['--version'], 'nftables'],
+    ...(options.upnp === true ? [['miniupnpd', ['--version'], 'miniupnpd'] as const] : []),
   ] as const) {
     try {
       execFileSync(cmd, args, { stdio: 'ignore' })
@@ -64,6 +72,30 @@ async function sh(argv: string[]): Promise<void> {
   const r = await run(argv, 10_000)
   if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`)
 }
+
+/** The nftables chains miniupnpd (nftables backend) adds its forwarding rules to. */
+const MINIUPNPD_TABLE = [
+  'table inet miniupnpd {',
+  '  chain forward {',
+  '    type filter hook forward priority filter; policy accept;',
+  '    jump forward_miniupnpd',
+  '  }',
+  '  chain forward_miniupnpd {',
+  '  }',
+  '  chain prerouting {',
+  '    type nat hook prerouting priority dstnat; policy accept;',
+  '    jump prerouting_miniupnpd',
+  '  }',
+  '  chain prerouting_miniupnpd {',
+  '  }',
+  '  chain postrouting {',
+  '    type nat hook postrouting priority srcnat; policy accept;',
+  '    jump postrouting_miniupnpd',
+  '  }',
+  '  chain postrouting_miniupnpd {',
+  '  }',
+  '}',
+]
 
 export class NatLab {
   readonly tag = `p1n-${process.pid}`
@@ -109,10 +141,56 @@ export class NatLab {
   }
 
   /**
-   * A home computer behind its own masquerading router: the router's WAN is `198.18.0.<wanOctet>`,
-   * the LAN `198.19.<lanOctet>.0/24` with the router at .1 and the computer at .2.
+   * A STUN server on the internet at `198.18.0.<octet>` and `.<octet + 1>` (its second address
+   * answers CHANGE-REQUESTs); returns the first address.
    */
-  async addHome(name: string, wanOctet: number, lanOctet: number): Promise<Home> {
+  async addStun(name: string, octet: number): Promise<string> {
+    const host = await this.addPublic(name, octet)
+    await sh(['ip', '-n', host.ns, 'addr', 'add', `${INTERNET}.${octet + 1}/24`, 'dev', 'eth0'])
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'stun-server.js')
+    await this.daemon(host.ns, [process.execPath, script, host.ip, `${INTERNET}.${octet + 1}`], /^ready$/m)
+    return host.ip
+  }
+
+  /** Runs `argv` in namespace `ns` until the lab stops; resolves once its output matches `ready`. */
+  private async daemon(ns: string, argv: string[], ready: RegExp): Promise<void> {
+    const proc: ChildProcess = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    if (proc.pid != null) this.pids.push(proc.pid)
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => {
+        clearTimeout(timer)
+        reject(new Error(`${argv.join(' ')} in ${ns}: ${err.message}\n${output.slice(-2000)}`))
+      }
+      const timer = setTimeout(() => fail(new Error('did not get ready')), DAEMON_READY_MS)
+      const onData = (chunk: Buffer): void => {
+        output = (output + chunk.toString()).slice(-8192)
+        if (ready.test(output)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      proc.stdout?.on('data', onData)
+      proc.stderr?.on('data', onData)
+      proc.on('error', fail)
+      proc.on('exit', (code) => fail(new Error(`exited with ${code}`)))
+    })
+  }
+
+  /**
+   * A home computer behind its own masquerading router: the router's WAN is `198.18.0.<wanOctet>`,
+   * the LAN `198.19.<lanOctet>.0/24` with the router at .1 and the computer at .2. With `upnp`,
+   * the router runs miniupnpd (UPnP IGD and NAT-PMP on the LAN), which checks its WAN with the
+   * STUN server at `upnp.stun` and then forwards ports the home asks for.
+   */
+  async addHome(
+    name: string,
+    wanOctet: number,
+    lanOctet: number,
+    options: { upnp?: { stun: string } } = {},
+  ): Promise<Home> {
     const routerNs = await this.netns(`r${name}`)
     const ns = await this.netns(name)
     const wanIp = `${INTERNET}.${wanOctet}`
@@ -149,10 +227,43 @@ export class NatLab {
         '    oifname "wan" masquerade',
         '  }',
         '}',
+        ...(options.upnp == null ? [] : MINIUPNPD_TABLE),
         '',
       ].join('\n'),
     )
     await sh(['ip', 'netns', 'exec', routerNs, 'nft', '-f', rules])
+    if (options.upnp != null) {
+      const conf = join(this.workDir, `miniupnpd-${name}.conf`)
+      await writeFile(
+        conf,
+        [
+          'ext_ifname=wan',
+          'listening_ip=lan',
+          'http_port=0',
+          'enable_upnp=yes',
+          'enable_natpmp=yes',
+          'secure_mode=yes',
+          'ext_perform_stun=yes',
+          `ext_stun_host=${options.upnp.stun}`,
+          'ext_stun_port=3478',
+          'upnp_table_name=miniupnpd',
+          'upnp_nat_table_name=miniupnpd',
+          'upnp_forward_chain=forward_miniupnpd',
+          'upnp_nat_chain=prerouting_miniupnpd',
+          'upnp_nat_postrouting_chain=postrouting_miniupnpd',
+          `uuid=3c5c1e2a-6d55-4f0e-9a3c-${String(process.pid).padStart(12, '0').slice(-12)}`,
+          `allow 1024-65535 ${lan}.0/24 1024-65535`,
+          'deny 0-65535 0.0.0.0/0 0-65535',
+          '',
+        ].join('\n'),
+      )
+      const pidFile = join(this.workDir, `miniupnpd-${name}.pid`)
+      await this.daemon(
+        routerNs,
+        ['miniupnpd', '-d', '-f', conf, '-P', pidFile],
+        /Port forwarding is now enabled/,
+      )
+    }
     const home: Home = { kind: 'home', name, ns, routerNs, ip: `${lan}.2`, wanIp, lan }
     this.hosts.set(name, home)
     return home

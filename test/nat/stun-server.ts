@@ -1,46 +1,71 @@
 /**
- * The lab's own STUN server (RFC 5389 Binding only): answers each Binding request with the
- * address and port it came from (XOR-MAPPED-ADDRESS), which is how a home behind NAT learns
- * its router's mapping — its server-reflexive ICE candidate. Run as
- * `node stun-server.js HOST PORT` inside the lab's public namespace; it prints `listening`
- * once bound and stops on SIGTERM. Nothing else is answered; malformed packets are dropped.
+ * A STUN server for the NAT lab (RFC 5389 binding, with RFC 5780's CHANGE-REQUEST), run inside
+ * the lab's internet: `node stun-server.js <ip> <other-ip>`. miniupnpd asks it, before it agrees
+ * to forward ports, whether its external interface is on the internet unfiltered: it sends four
+ * binding requests (plain, change port, change IP, change both) and needs all four answers, the
+ * first from the address it asked, each naming its own address and port unchanged. A router
+ * whose WAN address is reserved (the lab's 198.18.0.0/15) passes only this way.
+ *
+ * Answers come from (ip | other-ip) × (3478 | 3479) as the request asks. Prints `ready` once
+ * all four sockets are bound.
  */
-import { createSocket } from 'node:dgram'
+import { createSocket, type Socket } from 'node:dgram'
 
+const PORTS = [3478, 3479]
 const BINDING_REQUEST = 0x0001
-const BINDING_SUCCESS = 0x0101
-const MAGIC_COOKIE = 0x2112a442
-const XOR_MAPPED_ADDRESS = 0x0020
+const BINDING_RESPONSE = 0x0101
+const MAPPED_ADDRESS = 0x0001
+const CHANGE_REQUEST = 0x0003
+const CHANGE_IP = 0x4
+const CHANGE_PORT = 0x2
 const HEADER_BYTES = 20
 
-/** The Binding success response to `req` from `address:port`, or undefined when `req` is none. */
-export function bindingResponse(req: Buffer, address: string, port: number): Buffer | undefined {
-  if (req.length < HEADER_BYTES || req.readUInt16BE(0) !== BINDING_REQUEST) return undefined
-  if (req.readUInt32BE(4) !== MAGIC_COOKIE) return undefined
-  const octets = address.split('.').map(Number)
-  if (octets.length !== 4) return undefined
-  const res = Buffer.alloc(HEADER_BYTES + 12)
-  res.writeUInt16BE(BINDING_SUCCESS, 0)
-  res.writeUInt16BE(12, 2)
-  res.writeUInt32BE(MAGIC_COOKIE, 4)
-  req.copy(res, 8, 8, HEADER_BYTES) // transaction id
-  res.writeUInt16BE(XOR_MAPPED_ADDRESS, 20)
-  res.writeUInt16BE(8, 22)
-  res.writeUInt8(0, 24)
-  res.writeUInt8(0x01, 25) // IPv4
-  res.writeUInt16BE(port ^ (MAGIC_COOKIE >>> 16), 26)
-  const ip = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0
-  res.writeUInt32BE((ip ^ MAGIC_COOKIE) >>> 0, 28)
-  return res
+const ips = process.argv.slice(2, 4)
+if (ips.length !== 2) {
+  console.error('usage: stun-server <ip> <other-ip>')
+  process.exit(2)
 }
 
-if (process.argv[1]?.endsWith('stun-server.js')) {
-  const [host, port] = [process.argv[2], Number(process.argv[3])]
-  const socket = createSocket('udp4')
-  socket.on('message', (msg, rinfo) => {
-    const res = bindingResponse(msg, rinfo.address, rinfo.port)
-    if (res != null) socket.send(res, rinfo.port, rinfo.address)
-  })
-  socket.bind(port, host, () => process.stdout.write('listening\n'))
-  process.on('SIGTERM', () => socket.close(() => process.exit(0)))
+/** The CHANGE-REQUEST flags of a binding request, or undefined for anything else. */
+function changeFlags(msg: Buffer): number | undefined {
+  if (msg.length < HEADER_BYTES || msg.readUInt16BE(0) !== BINDING_REQUEST) return undefined
+  const end = Math.min(msg.length, HEADER_BYTES + msg.readUInt16BE(2))
+  for (let o = HEADER_BYTES; o + 4 <= end; ) {
+    const type = msg.readUInt16BE(o)
+    const len = msg.readUInt16BE(o + 2)
+    if (type === CHANGE_REQUEST && len === 4 && o + 8 <= end) return msg.readUInt32BE(o + 4)
+    o += 4 + ((len + 3) & ~3)
+  }
+  return 0
 }
+
+function response(request: Buffer, address: string, port: number): Buffer {
+  const out = Buffer.alloc(HEADER_BYTES + 12)
+  out.writeUInt16BE(BINDING_RESPONSE, 0)
+  out.writeUInt16BE(12, 2)
+  request.copy(out, 4, 4, HEADER_BYTES) // magic cookie and transaction id
+  out.writeUInt16BE(MAPPED_ADDRESS, HEADER_BYTES)
+  out.writeUInt16BE(8, HEADER_BYTES + 2)
+  out.writeUInt8(1, HEADER_BYTES + 5) // IPv4
+  out.writeUInt16BE(port, HEADER_BYTES + 6)
+  for (const [i, b] of address.split('.').entries()) out.writeUInt8(Number(b), HEADER_BYTES + 8 + i)
+  return out
+}
+
+const sockets: Socket[][] = ips.map(() => [])
+let bound = 0
+ips.forEach((ip, i) => {
+  PORTS.forEach((port, p) => {
+    const s = createSocket('udp4')
+    sockets[i][p] = s
+    s.on('message', (msg, from) => {
+      const flags = changeFlags(msg)
+      if (flags === undefined || from.family !== 'IPv4') return
+      const via = sockets[flags & CHANGE_IP ? 1 - i : i][flags & CHANGE_PORT ? 1 - p : p]
+      via.send(response(msg, from.address, from.port), from.port, from.address)
+    })
+    s.bind(port, ip, () => {
+      if (++bound === ips.length * PORTS.length) console.log('ready')
+    })
+  })
+})

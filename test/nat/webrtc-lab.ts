@@ -11,7 +11,7 @@ import { run } from '../crash/helpers.js'
 import type { Home, PublicHost } from './lab.js'
 
 export const STUN_PORT = 3478
-const STUN_SERVER = fileURLToPath(new URL('./stun-server.js', import.meta.url))
+const STUN_SERVER = fileURLToPath(new URL('./ice-stun-server.js', import.meta.url))
 
 /** The `--ice-server` URL of the STUN server on `host`. */
 export function stunUrl(host: Pick<PublicHost, 'ip'>): string {

@@ -19,6 +19,7 @@ const node = async (swarmKey: Uint8Array | undefined, relay: 'on' | 'off' = 'off
     mdns: false,
     swarmKey,
     relay,
+    webrtc: true,
   })
 
 describe('WebRTC private-to-private (loopback)', () => {
