@@ -106,14 +106,19 @@ describe('submitting jobs with the CLI to a mesh of real daemons', () => {
     }
     // settlement follows acceptance and waits for every awarded replica to answer or miss its
     // deadline: on a loaded machine a slow third replica holds the last receipts for a while
+    let last: LedgerJson | undefined
     const l = await until(
       '12 receipts',
       async () => {
-        const v = JSON.parse((await cli(['ledger', '--json', '--data-dir', dir])).stdout) as LedgerJson
-        return v.receipts.stored >= 12 ? v : undefined
+        last = JSON.parse((await cli(['ledger', '--json', '--data-dir', dir])).stdout) as LedgerJson
+        return last.receipts.stored >= 12 ? last : undefined
       },
       240,
-    )
+    ).catch(async (err: Error) => {
+      // say which executor went unpaid for which task, so a failure here can be explained
+      const tasks = (await cli(['tasks', '--json', '--data-dir', dir])).stdout
+      throw new Error(`${err.message}\nledger: ${JSON.stringify(last)}\ntasks: ${tasks}`)
+    })
     assert.ok(l.spent > 0 && l.balance === -l.spent, 'the submitter paid for the job')
     assert.equal(l.receipts.stored, 12, 'one receipt per executor of each of the 4 tasks at k=3')
     const paid = l.peers.reduce((sum, p) => sum + p.balance, 0)
