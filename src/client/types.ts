@@ -115,6 +115,11 @@ export interface TaskView {
   awarded: number
   claims: number
   bidders: number
+  /**
+   * Finished, and every awarded replica has answered or missed its deadline: the task's receipts
+   * are signed and no further payment for it will come.
+   */
+  settled: boolean
   /** Milliseconds since the epoch. */
   createdAt: number
   finishedAt?: number

@@ -527,6 +527,8 @@ export class Market {
       awarded: snap?.awarded.length ?? 0,
       claims: live?.claims ?? 0,
       bidders: live?.bidders ?? 0,
+      // finished, and no replica's claim is still awaited: its receipts are all signed
+      settled: live == null && r.status !== 'waiting' && r.status !== 'running',
       createdAt: r.createdAt,
       finishedAt: r.finishedAt,
     }

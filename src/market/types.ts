@@ -226,6 +226,11 @@ export interface TaskView {
   awarded: number
   claims: number
   bidders: number
+  /**
+   * Finished, and every awarded replica has answered or missed its deadline: the task's receipts
+   * are signed and no further payment for it will come.
+   */
+  settled: boolean
   createdAt: number
   finishedAt?: number
 }

@@ -105,27 +105,30 @@ describe('submitting jobs with the CLI to a mesh of real daemons', () => {
       receipts: { stored: number }
     }
     // settlement follows acceptance and waits for every awarded replica to answer or miss its
-    // deadline: on a loaded machine a slow third replica holds the last receipts for a while
-    let last: LedgerJson | undefined
-    const l = await until(
-      '12 receipts',
+    // deadline; wait for that, then every receipt that will ever come is in the ledger
+    const tasks = await until(
+      'every task of the job settled',
       async () => {
-        last = JSON.parse((await cli(['ledger', '--json', '--data-dir', dir])).stdout) as LedgerJson
-        return last.receipts.stored >= 12 ? last : undefined
+        const ts = JSON.parse((await cli(['tasks', '--json', '--data-dir', dir])).stdout) as Array<{
+          settled: boolean
+        }>
+        return ts.length >= 4 && ts.every((t) => t.settled) ? ts : undefined
       },
       240,
-    ).catch(async (err: Error) => {
-      // say which executor went unpaid for which task, so a failure here can be explained
-      const tasks = (await cli(['tasks', '--json', '--data-dir', dir])).stdout
-      throw new Error(`${err.message}\nledger: ${JSON.stringify(last)}\ntasks: ${tasks}`)
-    })
+    )
+    const l = JSON.parse((await cli(['ledger', '--json', '--data-dir', dir])).stdout) as LedgerJson
     assert.ok(l.spent > 0 && l.balance === -l.spent, 'the submitter paid for the job')
-    assert.equal(l.receipts.stored, 12, 'one receipt per executor of each of the 4 tasks at k=3')
+    // each of the 4 tasks at k=3 pays its agreeing majority (at least 2) and at most its 3
+    // replicas: a replica that missed its deadline on a loaded machine is not paid
+    assert.ok(
+      l.receipts.stored >= 8 && l.receipts.stored <= 12,
+      `between 8 and 12 receipts, got ${l.receipts.stored}: ${JSON.stringify(tasks)}`,
+    )
     const paid = l.peers.reduce((sum, p) => sum + p.balance, 0)
     assert.ok(Math.abs(paid - l.spent) < 1e-6, 'what executors earned is what the submitter spent')
     const csv = await cli(['ledger', '--export', 'csv', '--data-dir', dir])
     assert.equal(csv.code, 0, csv.stderr)
-    assert.equal(csv.stdout.trim().split('\n').length, 13, 'a header and 12 receipts')
+    assert.equal(csv.stdout.trim().split('\n').length, l.receipts.stored + 1, 'a header and every receipt')
   })
 
   it('logs -f follows the daemon: a submitted job shows up as it finishes', async () => {
