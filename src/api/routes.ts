@@ -1,3 +1,4 @@
+import { withTimeout } from '../abort.js'
 import type { Daemon } from '../daemon/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { NodeRecord, PeerInfo } from '../client/types.js'
@@ -45,9 +46,9 @@ export function nodeRoutes(d: Daemon): Route[] {
             try {
               const peer = d.node.getConnections().find((c) => c.remotePeer.toString() === peerId)?.remotePeer
               if (peer != null) {
-                latencyMs = await d.node.services.ping.ping(peer, {
-                  signal: AbortSignal.any([signal, AbortSignal.timeout(PING_TIMEOUT_MS)]),
-                })
+                latencyMs = await withTimeout(signal, PING_TIMEOUT_MS, (s) =>
+                  d.node.services.ping.ping(peer, { signal: s }),
+                )
               }
             } catch {
               latencyMs = null
@@ -69,10 +70,10 @@ export function nodeRoutes(d: Daemon): Route[] {
         // with no peer there is nobody to ask: answer at once with this node's own record
         if (d.node.getConnections().length > 0) {
           try {
-            for (const c of await d.capacity.findAll({
-              signal: AbortSignal.any([signal, AbortSignal.timeout(NODES_LOOKUP_TIMEOUT_MS)]),
-            }))
-              found.set(c.peerId, c)
+            const all = await withTimeout(signal, NODES_LOOKUP_TIMEOUT_MS, (s) =>
+              d.capacity.findAll({ signal: s }),
+            )
+            for (const c of all) found.set(c.peerId, c)
           } catch (err) {
             if (signal.aborted) throw err
             // the walk ran out of time: answer with every record it (or an earlier one) verified

@@ -1,3 +1,5 @@
+import { anySignal } from 'any-signal'
+import { withTimeout } from '../abort.js'
 import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { CID } from 'multiformats/cid'
@@ -224,12 +226,14 @@ export class CapacityService {
     const peers = this.components.connectedPeers().length
     const grown = peers >= Math.max(2, this.peersAtLastPut * REPUBLISH_GROWTH_FACTOR)
     this.peersAtLastPut = peers
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)])
-    let stored = 0
-    for await (const ev of dht.put(key, value, { signal })) {
-      if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') stored++
-      if (ev.name === 'QUERY_ERROR') this.log('put to a peer failed: %s', ev.error.message)
-    }
+    const stored = await withTimeout(this.controller.signal, PUBLISH_TIMEOUT_MS, async (signal) => {
+      let n = 0
+      for await (const ev of dht.put(key, value, { signal })) {
+        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') n++
+        if (ev.name === 'QUERY_ERROR') this.log('put to a peer failed: %s', ev.error.message)
+      }
+      return n
+    })
     if (stored > 0) {
       // the provider record says only "I run the runtime": it needs refreshing when the mesh
       // has grown (its closest peers changed) or at half the TTL, not when the offer changes
@@ -237,11 +241,13 @@ export class CapacityService {
       this.published = { ...verified }
       this.cache.set(verified.peerId, verified)
       if (provide) {
-        const providing = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)])
         try {
-          for await (const _ of dht.provide(await capabilityCid(), { signal: providing })) {
-            // drain: provide progresses as the iterator is consumed
-          }
+          const cid = await capabilityCid()
+          await withTimeout(this.controller.signal, PUBLISH_TIMEOUT_MS, async (providing) => {
+            for await (const _ of dht.provide(cid, { signal: providing })) {
+              // drain: provide progresses as the iterator is consumed
+            }
+          })
           this.providedAt = now
         } catch (err) {
           // the record is out; the next publication provides again
@@ -263,7 +269,8 @@ export class CapacityService {
     // can sign a newer record, and waiting for the rest costs many round trips for a rarely
     // newer one. The walk's final VALUE (the local copy, or the selector's choice) is the fallback.
     const done = new AbortController()
-    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(FIND_TIMEOUT_MS), done.signal])
+    // anySignal, not AbortSignal.any: see withTimeout (src/abort.ts)
+    const signal = anySignal([options.signal ?? AbortSignal.timeout(FIND_TIMEOUT_MS), done.signal])
     try {
       for await (const ev of this.components.dht.get(key, { signal })) {
         let value: Uint8Array | undefined
@@ -282,6 +289,7 @@ export class CapacityService {
       if (!done.signal.aborted) this.log('lookup of %s failed: %s', peerId, (err as Error).message)
     } finally {
       done.abort()
+      signal.clear()
     }
     if (best != null) this.remember(best)
     return best

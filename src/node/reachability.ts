@@ -15,6 +15,7 @@
  * while `unknown` every direct address; once `public` only confirmed ones; once `private` no
  * direct address at all — relay addresses (and UPnP mappings, once confirmed) instead.
  */
+import { withTimeout } from '../abort.js'
 import type {
   ComponentLogger,
   Connection,
@@ -362,9 +363,11 @@ export class ReachabilityService implements Startable {
       // only the address the asker's own connection comes from: never a third party
       if (tcpHost(ma)?.host !== seenFrom) continue
       try {
-        const conn = await this.components.connectionManager.openConnection(
-          ma.encapsulate(`/p2p/${peer.toString()}`),
-          { force: true, signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) },
+        const conn = await withTimeout(signal, DIAL_TIMEOUT_MS, (s) =>
+          this.components.connectionManager.openConnection(ma.encapsulate(`/p2p/${peer.toString()}`), {
+            force: true,
+            signal: s,
+          }),
         )
         const ok = conn.remotePeer.equals(peer)
         await conn.close().catch(() => {})

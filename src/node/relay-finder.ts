@@ -1,3 +1,4 @@
+import { withTimeout } from '../abort.js'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import type { ComponentLogger, IdentifyResult, Libp2p, PeerUpdate } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -106,30 +107,35 @@ export class RelayFinder {
     if (this.held().size >= HOME_RESERVATIONS) return
     this.#running = true
     try {
-      const signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(SEARCH_TIMEOUT_MS)])
-      const ids = candidates ?? [
-        ...new Set([...(await this.#connectedRelays()), ...(await this.components.findRelays(signal))]),
-      ]
-      for (const id of ids.slice(0, MAX_DIALS)) {
-        if (signal.aborted || this.held().size >= HOME_RESERVATIONS) break
-        if (this.held().has(id)) continue
-        try {
-          const conn = await this.components.node.dial(peerIdFromString(id), {
-            signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]),
-          })
-          if (conn.limits != null) continue // a relay is useless through another relay
-          // an outbound connection's remote address may already end in /p2p/<id>
-          const bare = multiaddr(conn.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, ''))
-          await this.components.reserveOn(bare.encapsulate(`/p2p/${id}`))
-          this.#log('reserved a slot on relay %s', id)
-        } catch (err) {
-          this.#log('no reservation on relay %s: %s', id, (err as Error).message)
-        }
-      }
+      await withTimeout(this.#controller.signal, SEARCH_TIMEOUT_MS, (signal) =>
+        this.#searchWith(signal, candidates),
+      )
     } catch (err) {
       this.#log('relay search failed: %s', (err as Error).message)
     } finally {
       this.#running = false
+    }
+  }
+
+  async #searchWith(signal: AbortSignal, candidates?: string[]): Promise<void> {
+    const ids = candidates ?? [
+      ...new Set([...(await this.#connectedRelays()), ...(await this.components.findRelays(signal))]),
+    ]
+    for (const id of ids.slice(0, MAX_DIALS)) {
+      if (signal.aborted || this.held().size >= HOME_RESERVATIONS) break
+      if (this.held().has(id)) continue
+      try {
+        const conn = await withTimeout(signal, DIAL_TIMEOUT_MS, (s) =>
+          this.components.node.dial(peerIdFromString(id), { signal: s }),
+        )
+        if (conn.limits != null) continue // a relay is useless through another relay
+        // an outbound connection's remote address may already end in /p2p/<id>
+        const bare = multiaddr(conn.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, ''))
+        await this.components.reserveOn(bare.encapsulate(`/p2p/${id}`))
+        this.#log('reserved a slot on relay %s', id)
+      } catch (err) {
+        this.#log('no reservation on relay %s: %s', id, (err as Error).message)
+      }
     }
   }
 }

@@ -9,6 +9,7 @@
  * that still forwards, and the test lab's 198.18.0.0/15 — and it needs AutoNAT or trusts the
  * mapping blindly. Here the dial-back decides, so it uses the same port-mapping library directly.
  */
+import { withTimeout } from '../abort.js'
 import { type Gateway, type PortMapping, type UPnPNAT, upnpNat } from '@achingbrain/nat-port-mapper'
 import type { ComponentLogger, Libp2pEvents, Logger, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
@@ -176,13 +177,14 @@ export class UpnpPortMapper implements Startable {
   async #mapOnce(signal: AbortSignal): Promise<boolean> {
     const gateway = this.#gateway ?? (await this.#find(signal))
     this.#gateway = gateway
-    const request = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(UPNP_REQUEST_TIMEOUT_MS)])
-    this.#externalIp = await gateway.externalIp({ signal: request() })
+    const request = <T>(fn: (s: AbortSignal) => Promise<T>): Promise<T> =>
+      withTimeout(signal, UPNP_REQUEST_TIMEOUT_MS, fn)
+    this.#externalIp = await request((s) => gateway.externalIp({ signal: s }))
     let added = false
     for (const { host, port } of this.#toMap()) {
       const key = `${host}:${port}`
       if (this.#mapped.has(key)) continue
-      const m = await gateway.map(port, host, { protocol: 'TCP', signal: request() })
+      const m = await request((s) => gateway.map(port, host, { protocol: 'TCP', signal: s }))
       this.#mapped.set(key, m)
       this.components.addressManager.addPublicAddressMapping(
         m.internalHost,
@@ -198,11 +200,13 @@ export class UpnpPortMapper implements Startable {
   }
 
   async #find(signal: AbortSignal): Promise<Gateway> {
-    const search = AbortSignal.any([signal, AbortSignal.timeout(UPNP_SEARCH_TIMEOUT_MS)])
     try {
-      for await (const gateway of this.#client.findGateways({ signal: search })) {
-        if (gateway.family === 'IPv4') return gateway
-      }
+      const found = await withTimeout(signal, UPNP_SEARCH_TIMEOUT_MS, async (search) => {
+        for await (const gateway of this.#client.findGateways({ signal: search })) {
+          if (gateway.family === 'IPv4') return gateway
+        }
+      })
+      if (found != null) return found
     } catch (err) {
       if (signal.aborted) throw err
     }
