@@ -19,11 +19,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cli } from '../test/cli/helpers.js'
-import { CrashNode, EXAMPLES, waitFor, writeShaInput } from '../test/crash/helpers.js'
-import { type Host, labUnavailable, NatLab } from '../test/nat/lab.js'
+import { type CrashNode, EXAMPLES, waitFor, writeShaInput } from '../test/crash/helpers.js'
+import { type Host, LAB_PORT, labUnavailable, NatLab } from '../test/nat/lab.js'
 
 const SHA = join(EXAMPLES, 'sha256.wasm')
-const PORT = 4101
+const PORT = LAB_PORT
 const ROUNDS = Number(process.argv[2] ?? 20)
 const BIG_BYTES = 16 * 1024 * 1024
 const BIG_ROUNDS = 5
@@ -61,13 +61,7 @@ async function main(): Promise<void> {
       upnp: await lab.addHome('u', 14, 4, { upnp: { stun } }),
     }
     const make = (h: Host, extra: string[]): CrashNode => {
-      const listen = h.kind === 'public' ? `/ip4/${h.ip}/tcp/${PORT}` : `/ip4/0.0.0.0/tcp/${PORT}`
-      const n = new CrashNode(
-        h.name,
-        join(work, h.name),
-        ['--listen', listen, '--swarm-key', key, ...extra],
-        lab.wrap(h),
-      )
+      const n = lab.plusone(h, join(work, h.name), ['--swarm-key', key, ...extra])
       nodes.push(n)
       return n
     }

@@ -21,9 +21,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { run } from '../crash/helpers.js'
+import { CrashNode, run } from '../crash/helpers.js'
 
 export const INTERNET = '198.18.0'
+/** The TCP port every lab daemon listens on. */
+export const LAB_PORT = 4101
 
 export interface PublicHost {
   kind: 'public'
@@ -105,6 +107,15 @@ export class NatLab {
   private readonly pids: number[] = []
 
   constructor(private readonly workDir: string) {}
+
+  /**
+   * A plusone daemon on `host` keeping its data in `dataDir`: a public host listens on its own address, a
+   * home on every address it has (behind its router); `extra` are further daemon arguments.
+   */
+  plusone(host: Host, dataDir: string, extra: string[]): CrashNode {
+    const listen = host.kind === 'public' ? `/ip4/${host.ip}/tcp/${LAB_PORT}` : `/ip4/0.0.0.0/tcp/${LAB_PORT}`
+    return new CrashNode(host.name, dataDir, ['--listen', listen, ...extra], this.wrap(host))
+  }
 
   private async netns(name: string): Promise<string> {
     const ns = `${this.tag}-${name}`

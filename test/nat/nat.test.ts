@@ -23,10 +23,10 @@ import {
   waitFor,
   writeShaInput,
 } from '../crash/helpers.js'
-import { type Home, type Host, labUnavailable, NatLab } from './lab.js'
+import { type Home, type Host, LAB_PORT, labUnavailable, NatLab } from './lab.js'
 
 const SHA = join(EXAMPLES, 'sha256.wasm')
-const PORT = 4101
+const PORT = LAB_PORT
 const skip = labUnavailable({ upnp: true })
 
 interface IdJson {
@@ -58,8 +58,7 @@ describe('home computers behind NAT (network namespaces, nftables masquerade)', 
   let expected: Map<string, Buffer>
 
   const make = (host: Host, extra: string[]): CrashNode => {
-    const listen = host.kind === 'public' ? `/ip4/${host.ip}/tcp/${PORT}` : `/ip4/0.0.0.0/tcp/${PORT}`
-    const n = new CrashNode(host.name, join(work, host.name), ['--listen', listen, ...extra], lab.wrap(host))
+    const n = lab.plusone(host, join(work, host.name), extra)
     nodes.set(host.name, n)
     return n
   }

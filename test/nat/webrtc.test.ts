@@ -18,11 +18,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { cli } from '../cli/helpers.js'
 import { CrashNode, EXAMPLES, type JobJson, localOutputs, waitFor, writeShaInput } from '../crash/helpers.js'
-import { type Host, labUnavailable, NatLab } from './lab.js'
+import { type Host, LAB_PORT, labUnavailable, NatLab } from './lab.js'
 import { fullCone, startStun, stunUrl } from './webrtc-lab.js'
 
 const SHA = join(EXAMPLES, 'sha256.wasm')
-const PORT = 4101
+const PORT = LAB_PORT
 const skip = labUnavailable()
 
 interface PeerJson {
@@ -46,8 +46,7 @@ describe('WebRTC between two homes behind NAT (network namespaces)', { skip }, (
   let expected: Map<string, Buffer>
 
   const make = (host: Host, extra: string[]): CrashNode => {
-    const listen = host.kind === 'public' ? `/ip4/${host.ip}/tcp/${PORT}` : `/ip4/0.0.0.0/tcp/${PORT}`
-    const n = new CrashNode(host.name, join(work, host.name), ['--listen', listen, ...extra], lab.wrap(host))
+    const n = lab.plusone(host, join(work, host.name), extra)
     nodes.set(host.name, n)
     return n
   }
