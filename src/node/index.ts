@@ -37,7 +37,13 @@ export {
   RELAY_RESERVATION_TTL_MS,
   type RelayMode,
 } from './relay.js'
-export { BoundedDatastore, type BoundedDatastoreInit, MAX_DHT_ENTRIES } from './bounded-datastore.js'
+export {
+  BoundedDatastore,
+  type BoundedDatastoreInit,
+  MAX_DHT_ENTRIES,
+  MAX_PEER_ENTRIES,
+  peerStoreKey,
+} from './bounded-datastore.js'
 export { cachingNoiseCrypto, PUBLIC_KEY_CACHE_ENTRIES } from './noise-crypto.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export {

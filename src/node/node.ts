@@ -9,12 +9,13 @@ import { type Identify, identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { BoundedDatastore } from './bounded-datastore.js'
+import { BoundedDatastore, peerStoreKey } from './bounded-datastore.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
@@ -250,10 +251,12 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/4101']
   // the announce filter is needed before the service exists; until then, libp2p's own view
   let reach: ReachabilityService | undefined
+  // the DHT's records and provider entries, and the peer store, are bounded: identities are free
+  const datastore = init.datastore ?? new BoundedDatastore({ prefix: DHT_DATASTORE_PREFIX })
+  datastore.keep(peerStoreKey(peerIdFromPrivateKey(init.privateKey)))
   const node = (await createLibp2p({
     privateKey: init.privateKey,
-    // the DHT's records and provider entries are bounded: identities are free
-    datastore: init.datastore ?? new BoundedDatastore({ prefix: DHT_DATASTORE_PREFIX }),
+    datastore,
     metrics: init.metrics,
     addresses: {
       listen: webrtc && !listen.includes(WEBRTC_LISTEN) ? [...listen, WEBRTC_LISTEN] : listen,

@@ -27,9 +27,71 @@ describe('the DHT datastore', () => {
       [0, 1, 2, 3, 4].map((i) => ds.has(new Key(`/d/record/${i}`))),
       [false, false, true, true, true],
     )
-    assert.ok(ds.has(new Key('/peers/0')), 'keys outside the DHT are not counted')
+    assert.ok(ds.has(new Key('/peers/0')), 'peer-store keys are not counted with the DHT’s')
     ds.delete(new Key('/d/record/3'))
     assert.equal(ds.bounded, 2)
+  })
+
+  it('keeps at most its bound of peer-store entries, never the node’s own', () => {
+    const ds = new BoundedDatastore({ prefix: '/d', maxPeers: 3 })
+    ds.put(new Key('/peers/self'), new Uint8Array([0]))
+    ds.keep(new Key('/peers/self'))
+    for (let i = 0; i < 10; i++) ds.put(new Key(`/peers/${i}`), new Uint8Array([i]))
+    ds.put(new Key('/other/x'), new Uint8Array([1]))
+    assert.deepEqual(ds.peers, { held: 3, evicted: 7 })
+    assert.ok(ds.has(new Key('/peers/self')), 'the node’s own entry stays')
+    assert.ok(ds.has(new Key('/peers/9')) && !ds.has(new Key('/peers/6')), 'least recently written out')
+    assert.ok(ds.has(new Key('/other/x')), 'other keys are not bounded')
+  })
+})
+
+describe('a node that strangers connect to from fresh identities', { timeout: 60_000 }, () => {
+  const PEERS = 3
+  const STRANGERS = 12
+  let victim: PlusoneNode
+  let store: BoundedDatastore
+  let friend: PlusoneNode
+  const strangers: PlusoneNode[] = []
+  const start = async (datastore?: BoundedDatastore): Promise<PlusoneNode> =>
+    createNode({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      datastore,
+    })
+  before(async () => {
+    store = new BoundedDatastore({ prefix: DHT_DATASTORE_PREFIX, maxPeers: PEERS })
+    victim = await start(store)
+  })
+  after(async () => {
+    await Promise.all([friend, ...strangers].map((n) => n?.stop()))
+    await victim?.stop()
+  })
+
+  it(`holds at most ${PEERS} peer-store entries of ${STRANGERS} identities, and still answers identify`, async (t) => {
+    for (let i = 0; i < STRANGERS; i++) {
+      const stranger = await start()
+      strangers.push(stranger)
+      await stranger.dial(victim.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+      // identify has run once the stranger knows the victim's protocols
+      await eventually('the stranger identified the victim', async () =>
+        (await stranger.peerStore.get(victim.peerId)).protocols.length > 0 ? true : undefined,
+      )
+      await stranger.stop()
+    }
+    const held = (await victim.peerStore.all()).length
+    t.diagnostic(`victim holds ${held} peers, ${JSON.stringify(store.peers)}`)
+    assert.ok(store.peers.held <= PEERS, `at most ${PEERS} entries, not ${store.peers.held}`)
+    assert.ok(store.peers.evicted >= STRANGERS - PEERS)
+    assert.ok(held <= PEERS + 1, 'the peer store lists only what it holds (and the node itself)')
+    // the node's own entry survived the flood: a newcomer still identifies it
+    friend = await start()
+    await friend.dial(victim.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) })
+    const protocols = await eventually('a newcomer identified the victim', async () => {
+      const p = (await friend.peerStore.get(victim.peerId)).protocols
+      return p.length > 0 ? p : undefined
+    })
+    assert.ok(protocols.includes('/ipfs/id/1.0.0'), `identify answered: ${protocols.join(', ')}`)
   })
 })
 
