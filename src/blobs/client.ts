@@ -87,7 +87,7 @@ export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number>
       throw new BlobTooLargeError(`blob ${cid} is ${size} bytes, limit ${opts.maxBytes}`)
     }
 
-    writer = await opts.store.writer({ maxBytes: size })
+    writer = await opts.store.writer({ maxBytes: size, expectedBytes: size })
     let received = 0
     for (;;) {
       const length = await reader.readLength(MAX_CHUNK_BYTES)
@@ -97,11 +97,14 @@ export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number>
       for await (const piece of reader.readBody(length)) writer.write(piece)
       received += length
       if (writer.needsDrain) {
-        stream.pause()
+        // A holder that has sent everything and closed leaves the stream 'closing': nothing more
+        // comes from the network, and pausing it would throw.
+        const pause = stream.readStatus === 'readable'
+        if (pause) stream.pause()
         try {
           await writer.drain()
         } finally {
-          if (stream.readStatus === 'paused') stream.resume()
+          if (pause && stream.readStatus === 'paused') stream.resume()
         }
       }
     }

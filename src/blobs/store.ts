@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { type BlobCid, blobCidOf } from './cid.js'
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
+import { HASH_THREAD_MIN_BYTES, HashThread } from './hasher.js'
 import { type BlobWriter, FileBlobWriter, mapFsError } from './writer.js'
 
 /** Default largest blob the store accepts: 64 MiB. */
@@ -27,6 +28,11 @@ export interface BlobStoreInit {
   maxBlobBytes?: number
   /** Hash every `get` against its CID. @default false */
   verifyOnRead?: boolean
+  /**
+   * Writers expecting at least this many bytes hash them on a worker thread (started on
+   * demand, one per store) instead of the main thread. @default HASH_THREAD_MIN_BYTES (4 MiB)
+   */
+  hashThreadMinBytes?: number
   /** File operations. @default node:fs/promises */
   fs?: BlobStoreFs
   log?: Logger
@@ -57,6 +63,11 @@ export interface BlobFile {
 export interface WriterOptions {
   /** Refuse (throw {@link BlobTooLargeError}) past this many bytes. @default maxBlobBytes */
   maxBytes?: number
+  /**
+   * The size the caller expects (a holder's announced size): from `hashThreadMinBytes` up, the
+   * bytes are hashed on the store's hash thread. @default 0 (hashed inline)
+   */
+  expectedBytes?: number
 }
 
 /**
@@ -71,6 +82,8 @@ export class BlobStore {
   private readonly tempDir: string
   private readonly fs: BlobStoreFs
   private readonly verifyOnRead: boolean
+  private readonly hashThreadMinBytes: number
+  private readonly hashThread = new HashThread()
   private readonly log?: Logger
   private readonly shards = new Set<string>()
   /**
@@ -84,6 +97,7 @@ export class BlobStore {
     this.tempDir = join(this.dir, TEMP_DIR)
     this.maxBlobBytes = init.maxBlobBytes ?? MAX_BLOB_BYTES
     this.verifyOnRead = init.verifyOnRead ?? false
+    this.hashThreadMinBytes = init.hashThreadMinBytes ?? HASH_THREAD_MIN_BYTES
     this.fs = init.fs ?? fsp
     this.log = init.log
   }
@@ -132,7 +146,13 @@ export class BlobStore {
         unlink: async (path) => this.fs.unlink(path),
       },
       maxBytes,
+      (options.expectedBytes ?? 0) >= this.hashThreadMinBytes ? this.hashThread : undefined,
     )
+  }
+
+  /** Ends the store's hash thread (open writers on it fail); a later large write starts it again. */
+  async close(): Promise<void> {
+    await this.hashThread.stop()
   }
 
   /** The whole blob. Throws {@link BlobNotFoundError} if absent. */

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
-import { type BlobCid, BlobHasher } from './cid.js'
+import { type BlobCid, blobCidFromDigest } from './cid.js'
 import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './errors.js'
+import { HASH_BATCH_BYTES, type HashThread, InlineHasher, type StreamHasher } from './hasher.js'
 
 /** Bytes queued for the disk before `write()` makes the producer wait. */
 export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
@@ -14,7 +15,8 @@ export const WRITER_FLUSH_EVERY_BYTES = 8 * 1024 * 1024
 const MAX_IOVECS = 1024
 
 /**
- * A blob being written: bytes are hashed and go to a temp file as they arrive, and every
+ * A blob being written: bytes are hashed (on the store's hash thread for large blobs) and go
+ * to a temp file as they arrive, and every
  * WRITER_FLUSH_EVERY_BYTES are flushed to disk in the background; `commit` checks the hash,
  * fsyncs the rest and renames the file into place, so a reader never sees a partial blob.
  * Until `commit` resolves, nothing is visible under a CID.
@@ -53,10 +55,20 @@ export function mapFsError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
+/** Bytes on their way to the file and the hasher; gone when both are done with them. */
+interface Piece {
+  bytes: Uint8Array
+  /** Users left: the file write and the hash. */
+  refs: number
+  /** The whole shared buffer, reused once both are done. */
+  batch?: Uint8Array
+}
+
 export class FileBlobWriter implements BlobWriter {
-  private readonly hasher = new BlobHasher()
-  private queue: Uint8Array[] = []
-  private queuedBytes = 0
+  private readonly hasher: StreamHasher
+  private queue: Piece[] = []
+  /** Accepted bytes not yet both written and hashed. */
+  private pendingBytes = 0
   private position = 0
   private accepted = 0
   private inflight: Promise<void> | undefined
@@ -65,20 +77,34 @@ export class FileBlobWriter implements BlobWriter {
   private failure: Error | undefined
   private done = false
   private waiters: Array<() => void> = []
+  private batch: Uint8Array | undefined
+  private batchFill = 0
 
   constructor(
     private readonly file: FileHandle,
     private readonly tempPath: string,
     private readonly target: WriterTarget,
     private readonly maxBytes: number,
-  ) {}
+    /**
+     * Hash here (undefined: the caller's bytes are hashed at once and written as they are, no
+     * copy) or on this thread: bytes are copied into its shared batch buffers, and each full
+     * one is written to the file and hashed on the thread at the same time.
+     */
+    private readonly thread?: HashThread,
+  ) {
+    this.hasher =
+      thread?.hasher((err) => {
+        this.failure ??= err
+        this.wake()
+      }) ?? new InlineHasher()
+  }
 
   get bytesWritten(): number {
     return this.accepted
   }
 
   get needsDrain(): boolean {
-    return this.queuedBytes >= WRITER_HIGH_WATER_BYTES
+    return this.pendingBytes >= WRITER_HIGH_WATER_BYTES
   }
 
   write(bytes: Uint8Array): void {
@@ -89,10 +115,9 @@ export class FileBlobWriter implements BlobWriter {
       throw new BlobTooLargeError(`blob exceeds the limit of ${this.maxBytes} bytes`)
     }
     this.accepted += bytes.byteLength
-    this.hasher.update(bytes)
-    this.queue.push(bytes)
-    this.queuedBytes += bytes.byteLength
-    this.pump()
+    this.pendingBytes += bytes.byteLength
+    if (this.thread != null) this.copy(bytes)
+    else this.enqueue({ bytes, refs: 2 })
   }
 
   async drain(): Promise<void> {
@@ -105,15 +130,21 @@ export class FileBlobWriter implements BlobWriter {
   async commit(expected?: BlobCid): Promise<BlobCid> {
     if (this.done) throw new Error('blob writer is finished')
     try {
+      if (this.failure != null) throw this.failure
+      this.seal()
+      // the thread hashes the tail while the file catches up
+      const digest = this.hasher.digest()
+      digest.catch(() => {})
       await this.flush()
       await this.flushing
       if (this.failure != null) throw this.failure
-      const cid = this.hasher.digest()
+      const cid = blobCidFromDigest(await digest)
       if (expected != null && !cid.equals(expected)) {
         throw new BlobHashMismatchError(`bytes hash to ${cid}, expected ${expected}`)
       }
       await this.file.sync()
       this.done = true
+      this.hasher.close()
       await this.file.close()
       await this.target.place(this.tempPath, cid)
       return cid
@@ -127,11 +158,51 @@ export class FileBlobWriter implements BlobWriter {
     const first = !this.done
     this.done = true
     this.failure ??= new Error('blob writer aborted')
+    this.hasher.close()
     this.wake()
     if (this.inflight != null) await this.inflight.catch(() => {})
     if (this.flushing != null) await this.flushing.catch(() => {})
     if (first) await this.file.close().catch(() => {})
     await this.target.unlink(this.tempPath).catch(() => {})
+  }
+
+  /** Copies `bytes` into shared batches; each full one goes to the file and the thread. */
+  private copy(bytes: Uint8Array): void {
+    const thread = this.thread!
+    let at = 0
+    while (at < bytes.byteLength) {
+      if (this.batch == null) {
+        this.batch = thread.batch()
+        this.batchFill = 0
+      }
+      const n = Math.min(HASH_BATCH_BYTES - this.batchFill, bytes.byteLength - at)
+      this.batch.set(at === 0 && n === bytes.byteLength ? bytes : bytes.subarray(at, at + n), this.batchFill)
+      this.batchFill += n
+      at += n
+      if (this.batchFill === HASH_BATCH_BYTES) this.seal()
+    }
+  }
+
+  /** Sends the partly filled batch on its way. */
+  private seal(): void {
+    const batch = this.batch
+    if (batch == null) return
+    this.batch = undefined
+    if (this.batchFill > 0) this.enqueue({ bytes: batch.subarray(0, this.batchFill), refs: 2, batch })
+    else this.thread?.recycle(batch)
+  }
+
+  private enqueue(piece: Piece): void {
+    this.queue.push(piece)
+    this.hasher.update(piece.bytes, () => this.release(piece))
+    this.pump()
+  }
+
+  private release(piece: Piece): void {
+    if (--piece.refs > 0) return
+    this.pendingBytes -= piece.bytes.byteLength
+    if (piece.batch != null) this.thread?.recycle(piece.batch)
+    this.wake()
   }
 
   private async flush(): Promise<void> {
@@ -147,14 +218,16 @@ export class FileBlobWriter implements BlobWriter {
     if (this.inflight != null || this.queue.length === 0 || this.failure != null) return
     const batch = this.queue.splice(0, MAX_IOVECS)
     let bytes = 0
-    for (const b of batch) bytes += b.byteLength
-    this.queuedBytes -= bytes
-    this.inflight = this.writeAll(batch, bytes).then(
+    for (const p of batch) bytes += p.bytes.byteLength
+    this.inflight = this.writeAll(
+      batch.map((p) => p.bytes),
+      bytes,
+    ).then(
       () => {
         this.inflight = undefined
         this.unflushed += bytes
+        for (const p of batch) this.release(p)
         this.flushBehind()
-        this.wake()
         this.pump()
       },
       (err: unknown) => {
@@ -181,8 +254,7 @@ export class FileBlobWriter implements BlobWriter {
     )
   }
 
-  private async writeAll(batch: Uint8Array[], bytes: number): Promise<void> {
-    let bufs = batch
+  private async writeAll(bufs: Uint8Array[], bytes: number): Promise<void> {
     let remaining = bytes
     // Regular files rarely write short, but a short write must not lose bytes.
     while (remaining > 0) {

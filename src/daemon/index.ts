@@ -122,6 +122,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     const store = await openStore(join(dataDir, 'db'))
     stops.push(() => store.close())
     const blobStore = await BlobStore.open({ dataDir })
+    stops.push(() => blobStore.close())
     // every signed message names this network (network/index.ts): nothing replays across networks
     const network = networkOf(init.swarmKey)
     const runtime = new RuntimePool({ workers: config.cpus })

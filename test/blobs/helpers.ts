@@ -27,6 +27,8 @@ export interface PeerOptions {
   blobs?: BlobServiceInit
   fs?: BlobStoreFs
   maxBlobBytes?: number
+  /** See BlobStoreInit: 0 hashes every fetched blob on the store's thread. */
+  hashThreadMinBytes?: number
 }
 
 /**
@@ -46,6 +48,7 @@ export async function startPeers(dataDir: string, options: PeerOptions[]): Promi
         dataDir: join(dataDir, `node-${i}`),
         fs: opts.fs,
         maxBlobBytes: opts.maxBlobBytes,
+        hashThreadMinBytes: opts.hashThreadMinBytes,
       })
       const blobs = new BlobService({ registrar: node, dialer: node, store, logger: node.logger }, opts.blobs)
       await blobs.start()
@@ -63,6 +66,7 @@ export async function startPeers(dataDir: string, options: PeerOptions[]): Promi
 export async function stopPeers(peers: Peer[]): Promise<void> {
   await Promise.all(peers.map(async (p) => p.blobs.stop()))
   await Promise.all(peers.map(async (p) => p.node.stop()))
+  await Promise.all(peers.map(async (p) => p.store.close()))
 }
 
 /** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */

@@ -278,3 +278,48 @@ describe('stalled holders', () => {
     }
   })
 })
+
+describe('fetching with the hash on the store thread', () => {
+  /** Serves the first MiB, then breaks off: a holder that dies mid-transfer. */
+  const truncate: ServeHook = ({ position }) => {
+    if (position >= 1024 * 1024) throw new Error('holder died')
+    return undefined
+  }
+
+  it('stores verified bytes, refuses a corrupt chunk, and a truncated transfer leaves no blob', async () => {
+    const dir = await tempDir()
+    const [good, corrupt, truncating, fetcher] = (await startPeers(dir.path, [
+      {},
+      { blobs: { serveHook: corruptFirstChunk } },
+      { blobs: { serveHook: truncate } },
+      { hashThreadMinBytes: 0 },
+    ])) as [Peer, Peer, Peer, Peer]
+    try {
+      const bytes = bytesOf(3 * 1024 * 1024 + 5, 13)
+      const cid = await good.store.put(bytes)
+      await corrupt.store.put(bytes)
+      await truncating.store.put(bytes)
+
+      await assert.rejects(fetcher.blobs.fetch(cid, { holders: [corrupt.node.peerId] }), {
+        name: 'BlobHashMismatchError',
+      })
+      assert.equal(await fetcher.store.has(cid), false)
+      assert.deepEqual(await tempFiles(fetcher.store), [])
+
+      await assert.rejects(fetcher.blobs.fetch(cid, { holders: [truncating.node.peerId] }))
+      assert.equal(truncating.blobs.stats().servedBytes, 1024 * 1024, 'the holder sent the first MiB only')
+      assert.equal(await fetcher.store.has(cid), false)
+      assert.deepEqual(await tempFiles(fetcher.store), [])
+
+      const result = await fetcher.blobs.fetch(cid, {
+        holders: [corrupt.node.peerId, truncating.node.peerId, good.node.peerId],
+      })
+      assert.ok(result.holder?.equals(good.node.peerId))
+      assertSameBytes(await fetcher.store.get(cid, { verify: true }), bytes)
+      assert.deepEqual(await tempFiles(fetcher.store), [])
+    } finally {
+      await stopPeers([good, corrupt, truncating, fetcher])
+      await dir[Symbol.asyncDispose]()
+    }
+  })
+})

@@ -6,8 +6,10 @@ import { describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import {
+  type BlobCid,
   BlobStore,
   type BlobStoreFs,
+  type BlobWriter,
   blobCidOf,
   MAX_BLOB_BYTES,
   parseBlobCid,
@@ -156,6 +158,105 @@ describe('BlobStore', () => {
     await assert.rejects(store.put(bytes), /EIO/)
     assert.equal(await store.has(blobCidOf(bytes)), false)
     assert.deepEqual(await tempFiles(store), [])
+  })
+})
+
+/** Writes `bytes` and commits as a fetch does: on any failure the writer is aborted. */
+async function store1(writer: BlobWriter, bytes: Uint8Array, expected: BlobCid): Promise<BlobCid> {
+  try {
+    writeInPieces(writer, bytes)
+  } catch (err) {
+    await writer.abort()
+    throw err
+  }
+  return writer.commit(expected)
+}
+
+/** Writes `bytes` in pieces of varying sizes (so pieces straddle the writer's batch buffers). */
+function writeInPieces(writer: { write(b: Uint8Array): void }, bytes: Uint8Array): void {
+  const sizes = [1, 65_537, 3, 1_048_575, 250_000, 2_097_153]
+  for (let at = 0, i = 0; at < bytes.byteLength; i++) {
+    const n = Math.min(sizes[i % sizes.length]!, bytes.byteLength - at)
+    writer.write(bytes.subarray(at, at + n))
+    at += n
+  }
+}
+
+describe('BlobStore hashing large blobs on its thread', () => {
+  const big = bytesOf(5 * 1024 * 1024 + 3, 21)
+  const bigCid = blobCidOf(big)
+
+  it('stores bytes written in any pieces under the CID of the whole, verified', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path })
+    try {
+      const writer = await store.writer({ expectedBytes: big.byteLength })
+      writeInPieces(writer, big)
+      assert.ok((await writer.commit(bigCid)).equals(bigCid))
+      assertSameBytes(await store.get(bigCid, { verify: true }), big)
+      assert.deepEqual(await tempFiles(store), [])
+      // two blobs at once on the one thread, each its own hash
+      const other = bytesOf(4 * 1024 * 1024, 22)
+      const w1 = await store.writer({ expectedBytes: other.byteLength })
+      const w2 = await store.writer({ expectedBytes: big.byteLength })
+      writeInPieces(w1, other)
+      writeInPieces(w2, big)
+      const [c1, c2] = await Promise.all([w1.commit(), w2.commit()])
+      assert.ok(c1.equals(blobCidOf(other)))
+      assert.ok(c2.equals(bigCid))
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('refuses bytes that hash to another CID and leaves nothing behind', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path, hashThreadMinBytes: 0 })
+    try {
+      const corrupt = Uint8Array.from(big)
+      corrupt[3 * 1024 * 1024 + 17]! ^= 0x40
+      const writer = await store.writer({ expectedBytes: corrupt.byteLength })
+      writeInPieces(writer, corrupt)
+      await assert.rejects(writer.commit(bigCid), { name: 'BlobHashMismatchError' })
+      assert.equal(await store.has(bigCid), false)
+      assert.deepEqual(await blobFiles(store), [])
+      assert.deepEqual(await tempFiles(store), [])
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a blob whose hash thread dies is given up, and the next blob starts a new thread', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path, hashThreadMinBytes: 0 })
+    try {
+      const writer = await store.writer({ expectedBytes: big.byteLength })
+      writer.write(big.subarray(0, 3_000_000))
+      await store.close() // ends the thread under the open writer
+      await assert.rejects(store1(writer, big.subarray(3_000_000), bigCid), { name: 'HashThreadError' })
+      assert.equal(await store.has(bigCid), false)
+      assert.deepEqual(await tempFiles(store), [])
+
+      const again = await store.writer({ expectedBytes: big.byteLength })
+      writeInPieces(again, big)
+      assert.ok((await again.commit(bigCid)).equals(bigCid))
+      assertSameBytes(await store.get(bigCid, { verify: true }), big)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a full disk gives BlobStoreFullError and leaves nothing behind', async () => {
+    await using dir = await tempDir()
+    const store = await BlobStore.open({ dataDir: dir.path, fs: fullDisk(), hashThreadMinBytes: 0 })
+    try {
+      const writer = await store.writer({ expectedBytes: big.byteLength })
+      await assert.rejects(store1(writer, big, bigCid), { name: 'BlobStoreFullError' })
+      assert.equal(await store.has(bigCid), false)
+      assert.deepEqual(await tempFiles(store), [])
+    } finally {
+      await store.close()
+    }
   })
 })
 
