@@ -1,4 +1,4 @@
-import type { Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, Logger, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import { BlobRequest, BlobResponse } from '../pb/blob.js'
 import type { BlobCid } from './cid.js'
 import {
@@ -54,7 +54,7 @@ export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number>
     stream.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
   }
   signal.addEventListener('abort', onAbort, { once: true })
-  const reader = new FrameReader(refreshing(stream, idle))
+  const reader = new FrameReader(arriving(stream, idle))
   let writer: BlobWriter | undefined
   try {
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, PAUSED_READ_BUFFER_BYTES)
@@ -130,13 +130,53 @@ export async function fetchFromHolder(opts: HolderFetchOptions): Promise<number>
   }
 }
 
-/** Iterates the stream and pushes the idle deadline back on every chunk. */
-async function* refreshing(
+/**
+ * The stream's data as it arrives, pushing the idle deadline back on every chunk. Not the
+ * stream's own iterator: that one ends at 'remoteCloseWrite', so when the holder sends its last
+ * bytes and closes while the stream is paused for the disk, the bytes held in the paused
+ * stream's buffer never come out of it ("holder ended without an end marker"). Nor at 'end':
+ * yamux reports a holder's close before the data of the frame that carries it, so 'end' can
+ * come first. This one ends once the holder has closed and the stream's buffer is empty.
+ */
+async function* arriving(
   stream: Stream,
   idle: NodeJS.Timeout,
 ): AsyncGenerator<Uint8Array | Iterable<Uint8Array>> {
-  for await (const chunk of stream) {
+  const queue: Array<Uint8Array | Iterable<Uint8Array>> = []
+  // the holder may have closed before this generator was first pulled
+  let closed = stream.remoteWriteStatus === 'closed' || stream.readStatus === 'closed'
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  const onMessage = (evt: StreamMessageEvent): void => {
     idle.refresh()
-    yield chunk
+    queue.push(evt.data)
+    wake?.()
+  }
+  const onClosed = (evt: Event): void => {
+    closed = true
+    failure ??= (evt as StreamCloseEvent).error
+    wake?.()
+  }
+  const events = ['remoteCloseWrite', 'end', 'close'] as const
+  stream.addEventListener('message', onMessage)
+  for (const e of events) stream.addEventListener(e, onClosed)
+  try {
+    for (;;) {
+      const next = queue.shift()
+      if (next !== undefined) {
+        yield next
+        continue
+      }
+      if (failure != null) throw failure
+      // buffered bytes are on their way: a dispatch is due (or comes with `resume()`)
+      if (closed && stream.readBufferLength === 0) return
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+      wake = undefined
+    }
+  } finally {
+    stream.removeEventListener('message', onMessage)
+    for (const e of events) stream.removeEventListener(e, onClosed)
   }
 }

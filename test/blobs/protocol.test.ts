@@ -323,3 +323,68 @@ describe('fetching with the hash on the store thread', () => {
     }
   })
 })
+
+describe('a fetch paused for its disk', () => {
+  it('keeps the bytes a holder sends, and its close, while the stream is paused', async () => {
+    const dir = await tempDir()
+    // The fetcher's disk accepts nothing until the holder has closed the stream, so the fetcher
+    // pauses the stream at its 8 MiB high-water mark; the holder sends its last chunk only then.
+    let openDisk = (): void => {}
+    const diskOpen = new Promise<void>((resolve) => {
+      openDisk = resolve
+    })
+    let paused = (): void => {}
+    const fetcherPaused = new Promise<void>((resolve) => {
+      paused = resolve
+    })
+    const slowDisk: BlobStoreFs = {
+      ...fsp,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const handle = await fsp.open(...args)
+        if (!String(args[0]).includes('.tmp')) return handle
+        return new Proxy(handle, {
+          get(target, prop) {
+            const value: unknown = Reflect.get(target, prop)
+            if (prop === 'writev' && typeof value === 'function') {
+              return async (...a: unknown[]) => diskOpen.then(() => value.apply(target, a))
+            }
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+      }) as typeof fsp.open,
+    }
+    const size = 8 * 1024 * 1024 + 100_000
+    const peers: Peer[] = []
+    const watchFetcher: ServeHook = ({ position, chunk }) => {
+      if (position === 0) {
+        const [holder, fetcher] = peers as [Peer, Peer]
+        const stream = fetcher.node
+          .getConnections(holder.node.peerId)
+          .flatMap((c) => c.streams)
+          .find((s) => s.direction === 'outbound' && s.protocol === BLOB_PROTOCOL)
+        assert.ok(stream != null, 'the fetcher has its blob stream open')
+        const pause = stream.pause.bind(stream)
+        stream.pause = () => {
+          pause()
+          paused()
+        }
+        stream.addEventListener('remoteCloseWrite', () => openDisk(), { once: true })
+      }
+      return position + chunk.byteLength === size ? fetcherPaused : undefined
+    }
+    peers.push(...(await startPeers(dir.path, [{ blobs: { serveHook: watchFetcher } }, { fs: slowDisk }])))
+    const [holder, fetcher] = peers as [Peer, Peer]
+    try {
+      const bytes = bytesOf(size, 14)
+      const cid = await holder.store.put(bytes)
+      const result = await fetcher.blobs.fetch(cid, { holders: [holder.node.peerId] })
+      assert.equal(result.size, size)
+      assertSameBytes(await fetcher.store.get(cid, { verify: true }), bytes)
+    } finally {
+      openDisk()
+      paused()
+      await stopPeers(peers)
+      await dir[Symbol.asyncDispose]()
+    }
+  })
+})
