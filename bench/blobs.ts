@@ -4,9 +4,16 @@
  *
  *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs]
  *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs]   (baseline and ours, bench/compare.ts)
+ *
+ * Besides MB/s it prints the CPU each transfer costs (whole process, and its main thread, which
+ * runs both ends here): on a shared machine wall time swings 2-4x, CPU much less.
+ * With `PLUSONE_BENCH_PROFILE=<file>.cpuprofile` it then profiles `runs` more fetches into that
+ * file and as many bare-stream copies into `<file>-bare.cpuprofile` (scripts/cpuprofile.mjs).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +21,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { BlobService, BlobStore, CHUNK_BYTES } from '../src/blobs/index.js'
+import { BlobService, BlobStore } from '../src/blobs/index.js'
 import { baselineArg, compare, figure } from './compare.js'
 
 const { baseline, rest } = baselineArg(process.argv.slice(2))
@@ -28,6 +35,20 @@ if (baseline != null) {
     ),
     figure('bare libp2p stream', 'MB/s', 'higher', /bare libp2p stream \(noise\+yamux\)\s+([\d.]+) MB\/s/),
     figure('ratio ours/bare stream', '', 'higher', /ratio ours\/bare libp2p stream\s+([\d.]+)/),
+    figure('CPU per blob, ours', 'ms', 'lower', /CPU per transfer, ours\s+([\d.]+) ms/),
+    figure(
+      '— of it main thread',
+      'ms',
+      'lower',
+      /CPU per transfer, ours\s+[\d.]+ ms, main thread ([\d.]+) ms/,
+    ),
+    figure('CPU per copy, bare stream', 'ms', 'lower', /CPU per transfer, bare stream\s+([\d.]+) ms/),
+    figure(
+      '— of it main thread',
+      'ms',
+      'lower',
+      /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
+    ),
   ])
   process.exit(0)
 }
@@ -45,19 +66,58 @@ async function node(): Promise<Libp2p> {
 }
 
 const BARE_PROTOCOL = '/plusone/bench/bare/1.0.0'
+/** The bare stream's writes: fixed, so a change of the blob frame size does not move the ceiling. */
+const BARE_SEND_BYTES = 512 * 1024
+
+/** CPU milliseconds used so far: the whole process, and its main thread (Linux; else NaN). */
+function cpuNow(): { all: number; main: number } {
+  const { user, system } = process.cpuUsage()
+  let main = Number.NaN
+  try {
+    // fields 14 and 15 (utime, stime) of /proc/<pid>/task/<pid>/stat, in clock ticks of 10 ms
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    main = (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {}
+  return { all: (user + system) / 1000, main }
+}
+
+/** Runs `fn`, adding its wall and CPU milliseconds to `into`. */
+async function timed(
+  into: { wall: number[]; cpu: number[]; main: number[] },
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  const c0 = cpuNow()
+  const started = performance.now()
+  await fn()
+  into.wall.push(performance.now() - started)
+  const c1 = cpuNow()
+  into.cpu.push(c1.all - c0.all)
+  into.main.push(c1.main - c0.main)
+}
+
+/** CPU-profiles `fn` run `times` times into `file`. */
+async function profile(file: string, times: number, fn: () => Promise<unknown>): Promise<void> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  for (let i = 0; i < times; i++) await fn()
+  const { profile: result } = await session.post('Profiler.stop')
+  await writeFile(file, JSON.stringify(result))
+  session.disconnect()
+}
 
 /**
  * The transport's ceiling: the same bytes pushed over one bare libp2p stream (same
  * connection, noise + yamux) and only counted, no store, hash or framing.
  */
-async function bareStreamCopy(from: Libp2p, to: Libp2p, expectedBytes: number): Promise<number> {
-  const started = performance.now()
+async function bareStreamCopy(from: Libp2p, to: Libp2p, expectedBytes: number): Promise<void> {
   const stream = await from.dialProtocol(to.peerId, BARE_PROTOCOL)
   await stream.close()
   let received = 0
   for await (const chunk of stream) received += chunk.byteLength
   if (received !== expectedBytes) throw new Error('short copy')
-  return performance.now() - started
 }
 
 /** Raw TCP: the server writes the bytes, the client counts them; returns milliseconds. */
@@ -100,29 +160,32 @@ async function main(): Promise<void> {
 
     const bytes = randomBytes(blobMiB * MIB)
     await a.handle(BARE_PROTOCOL, async (stream) => {
-      for (let i = 0; i < bytes.byteLength; i += CHUNK_BYTES) {
-        if (!stream.send(bytes.subarray(i, i + CHUNK_BYTES))) await stream.onDrain()
+      for (let i = 0; i < bytes.byteLength; i += BARE_SEND_BYTES) {
+        if (!stream.send(bytes.subarray(i, i + BARE_SEND_BYTES))) await stream.onDrain()
       }
       await stream.close()
     })
     const cid = await storeA.put(bytes)
 
-    const ours: number[] = []
+    const oursT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
+    const bareT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
+    const ours = oursT.wall
+    const bare = bareT.wall
     const raw: number[] = []
-    const bare: number[] = []
     const disk: number[] = []
+    const fetchOnce = async (): Promise<void> => {
+      await fetcher.fetch(cid, { holders: [a.peerId] })
+    }
     // one warm-up of each, then alternate so both see the same machine state
     await fetcher.fetch(cid, { holders: [a.peerId] })
     await storeB.delete(cid)
     await rawTcpCopy(bytes)
     await bareStreamCopy(b, a, bytes.byteLength)
     for (let i = 0; i < runs; i++) {
-      const started = performance.now()
-      await fetcher.fetch(cid, { holders: [a.peerId] })
-      ours.push(performance.now() - started)
+      await timed(oursT, fetchOnce)
       await storeB.delete(cid)
       raw.push(await rawTcpCopy(bytes))
-      bare.push(await bareStreamCopy(b, a, bytes.byteLength))
+      await timed(bareT, async () => bareStreamCopy(b, a, bytes.byteLength))
       const putStarted = performance.now()
       await storeB.put(bytes)
       disk.push(performance.now() - putStarted)
@@ -149,7 +212,24 @@ async function main(): Promise<void> {
     )
     console.log(`  ratio ours/raw TCP                 ${(oursMBps / rawMBps).toFixed(3)}`)
     console.log(`  ratio ours/bare libp2p stream      ${(oursMBps / mbps(median(bare))).toFixed(3)}`)
+    console.log(
+      `  CPU per transfer, ours             ${median(oursT.cpu).toFixed(0)} ms, main thread ${median(oursT.main).toFixed(0)} ms`,
+    )
+    console.log(
+      `  CPU per transfer, bare stream      ${median(bareT.cpu).toFixed(0)} ms, main thread ${median(bareT.main).toFixed(0)} ms`,
+    )
     console.log(`  target >= 100 MB/s: ${oursMBps >= 100 ? 'met' : 'NOT met'}`)
+    const profileTo = process.env.PLUSONE_BENCH_PROFILE
+    if (profileTo != null && profileTo !== '') {
+      await profile(profileTo, runs, async () => {
+        await fetchOnce()
+        await storeB.delete(cid)
+      })
+      await profile(profileTo.replace(/(\.cpuprofile)?$/, '-bare.cpuprofile'), runs, async () =>
+        bareStreamCopy(b, a, bytes.byteLength),
+      )
+      console.log(`  profiles: ${profileTo} and its -bare twin`)
+    }
     await Promise.all([holder.stop(), fetcher.stop()])
   } finally {
     await Promise.all([a.stop(), b.stop()])

@@ -45,6 +45,9 @@ function runIn(tree: string, script: string, args: string[], timeoutMs: number):
   })
 }
 
+/** One decimal, or three below 10 (a ratio such as 0.57 would otherwise print as 0.6). */
+const fixed = (v: number): string => v.toFixed(Math.abs(v) < 10 ? 3 : 1)
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]
@@ -82,7 +85,7 @@ export async function compare(
     const b = median(got.baseline.map((row) => row[i]))
     const o = median(got.ours.map((row) => row[i]))
     console.log(
-      `${`${f.name} (${f.unit})`.padEnd(width)}  ${b.toFixed(1).padStart(10)}  ${o.toFixed(1).padStart(10)}  ${(o / b).toFixed(2)}  (${f.better} is better)`,
+      `${`${f.name} (${f.unit})`.padEnd(width)}  ${fixed(b).padStart(10)}  ${fixed(o).padStart(10)}  ${(o / b).toFixed(2)}  (${f.better} is better)`,
     )
   })
   console.log(`load average (1 min) before→after each run: ${loads.join(', ')}`)
