@@ -10,13 +10,17 @@ import { Worker } from 'node:worker_threads'
 export const HASH_THREAD_MIN_BYTES = 4 * 1024 * 1024
 /** The hash thread ends after this long without a blob to hash (started again on demand). */
 export const HASH_THREAD_IDLE_MS = 30_000
-/** Size of the shared buffers that carry a blob's bytes to the hash thread. */
-export const HASH_BATCH_BYTES = 1024 * 1024
+/**
+ * Size of the shared buffers that carry a blob's bytes to the hash thread and the file: each is
+ * one message to the thread and one write on the libuv pool, so fewer hand-offs per blob (see
+ * docs/PERFORMANCE.md: 4 MiB gained nothing over 2).
+ */
+export const HASH_BATCH_BYTES = 2 * 1024 * 1024
 /**
  * Free batch buffers kept for the next writers (a fresh SharedArrayBuffer costs page faults
  * and GC pressure: allocating them per blob took a third of the thread's gain away).
  */
-const MAX_FREE_BATCHES = 16
+const MAX_FREE_BATCHES = 8
 
 /** Hashes one blob's bytes in the order given. */
 export interface StreamHasher {
