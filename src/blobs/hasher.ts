@@ -50,6 +50,21 @@ export class InlineHasher implements StreamHasher {
   close(): void {}
 }
 
+/**
+ * For bytes the caller has just hashed itself (`BlobStore.put`): hashing them again as they are
+ * written would only repeat the same computation over the same memory.
+ */
+export class KnownDigest implements StreamHasher {
+  constructor(private readonly sha256: Uint8Array) {}
+  update(_bytes: Uint8Array, done: () => void): void {
+    done()
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.sha256
+  }
+  close(): void {}
+}
+
 /** What the store's thread is asked (see hash-thread.ts). */
 export type HashRequest =
   | { job: number; bytes: Uint8Array }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { type BlobCid, blobCidOf } from './cid.js'
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
-import { HASH_THREAD_MIN_BYTES, HashThread } from './hasher.js'
+import { HASH_THREAD_MIN_BYTES, HashThread, KnownDigest, type StreamHasher } from './hasher.js'
 import { type BlobWriter, FileBlobWriter, mapFsError } from './writer.js'
 
 /** Default largest blob the store accepts: 64 MiB. */
@@ -118,7 +118,7 @@ export class BlobStore {
     const cid = blobCidOf(bytes)
     if (await this.has(cid)) return cid
     options.signal?.throwIfAborted()
-    const writer = await this.writer()
+    const writer = await this.newWriter(this.maxBlobBytes, new KnownDigest(cid.multihash.digest))
     try {
       writer.write(bytes)
     } catch (err) {
@@ -131,6 +131,11 @@ export class BlobStore {
   /** Starts a streaming write; see {@link BlobWriter}. */
   async writer(options: WriterOptions = {}): Promise<BlobWriter> {
     const maxBytes = Math.min(options.maxBytes ?? this.maxBlobBytes, this.maxBlobBytes)
+    const threaded = (options.expectedBytes ?? 0) >= this.hashThreadMinBytes
+    return this.newWriter(maxBytes, threaded ? this.hashThread : undefined)
+  }
+
+  private async newWriter(maxBytes: number, hashing?: HashThread | StreamHasher): Promise<BlobWriter> {
     const tempPath = join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
     let file: fsp.FileHandle
     try {
@@ -146,7 +151,7 @@ export class BlobStore {
         unlink: async (path) => this.fs.unlink(path),
       },
       maxBytes,
-      (options.expectedBytes ?? 0) >= this.hashThreadMinBytes ? this.hashThread : undefined,
+      hashing,
     )
   }
 

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { type BlobCid, blobCidFromDigest } from './cid.js'
 import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './errors.js'
-import { HASH_BATCH_BYTES, type HashThread, InlineHasher, type StreamHasher } from './hasher.js'
+import { HASH_BATCH_BYTES, HashThread, InlineHasher, type StreamHasher } from './hasher.js'
 
 /** Bytes queued for the disk before `write()` makes the producer wait. */
 export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
@@ -66,6 +66,7 @@ interface Piece {
 
 export class FileBlobWriter implements BlobWriter {
   private readonly hasher: StreamHasher
+  private readonly thread: HashThread | undefined
   private queue: Piece[] = []
   /** Accepted bytes not yet both written and hashed. */
   private pendingBytes = 0
@@ -86,17 +87,21 @@ export class FileBlobWriter implements BlobWriter {
     private readonly target: WriterTarget,
     private readonly maxBytes: number,
     /**
-     * Hash here (undefined: the caller's bytes are hashed at once and written as they are, no
-     * copy) or on this thread: bytes are copied into its shared batch buffers, and each full
-     * one is written to the file and hashed on the thread at the same time.
+     * How to hash. Undefined: inline, the caller's bytes hashed at once and written as they are
+     * (no copy). A HashThread: bytes are copied into its shared batch buffers, and each full one
+     * is written to the file and hashed on the thread at the same time. A StreamHasher: that one.
      */
-    private readonly thread?: HashThread,
+    hashing?: HashThread | StreamHasher,
   ) {
-    this.hasher =
-      thread?.hasher((err) => {
+    if (hashing instanceof HashThread) {
+      this.thread = hashing
+      this.hasher = hashing.hasher((err) => {
         this.failure ??= err
         this.wake()
-      }) ?? new InlineHasher()
+      })
+    } else {
+      this.hasher = hashing ?? new InlineHasher()
+    }
   }
 
   get bytesWritten(): number {
