@@ -3,7 +3,8 @@
  * node:net copy of the same bytes in the same run.
  *
  *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs]
- *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs]   (baseline and ours, bench/compare.ts)
+ *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs] [rounds]   (baseline and ours,
+ *   alternated `rounds` times, bench/compare.ts)
  *
  * Besides MB/s it prints the CPU each transfer costs (whole process, and its main thread, which
  * runs both ends here): on a shared machine wall time swings 2-4x, CPU much less.
@@ -26,30 +27,37 @@ import { baselineArg, compare, figure } from './compare.js'
 
 const { baseline, rest } = baselineArg(process.argv.slice(2))
 if (baseline != null) {
-  await compare('blobs', rest, baseline, [
-    figure(
-      '/plusone/blob/1.0.0',
-      'MB/s',
-      'higher',
-      /\/plusone\/blob\/1\.0\.0 \(noise\+yamux\)\s+([\d.]+) MB\/s/,
-    ),
-    figure('bare libp2p stream', 'MB/s', 'higher', /bare libp2p stream \(noise\+yamux\)\s+([\d.]+) MB\/s/),
-    figure('ratio ours/bare stream', '', 'higher', /ratio ours\/bare libp2p stream\s+([\d.]+)/),
-    figure('CPU per blob, ours', 'ms', 'lower', /CPU per transfer, ours\s+([\d.]+) ms/),
-    figure(
-      '— of it main thread',
-      'ms',
-      'lower',
-      /CPU per transfer, ours\s+[\d.]+ ms, main thread ([\d.]+) ms/,
-    ),
-    figure('CPU per copy, bare stream', 'ms', 'lower', /CPU per transfer, bare stream\s+([\d.]+) ms/),
-    figure(
-      '— of it main thread',
-      'ms',
-      'lower',
-      /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
-    ),
-  ])
+  // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them
+  await compare(
+    'blobs',
+    rest.slice(0, 2),
+    baseline,
+    [
+      figure(
+        '/plusone/blob/1.0.0',
+        'MB/s',
+        'higher',
+        /\/plusone\/blob\/1\.0\.0 \(noise\+yamux\)\s+([\d.]+) MB\/s/,
+      ),
+      figure('bare libp2p stream', 'MB/s', 'higher', /bare libp2p stream \(noise\+yamux\)\s+([\d.]+) MB\/s/),
+      figure('ratio ours/bare stream', '', 'higher', /ratio ours\/bare libp2p stream\s+([\d.]+)/),
+      figure('CPU per blob, ours', 'ms', 'lower', /CPU per transfer, ours\s+([\d.]+) ms/),
+      figure(
+        '— of it main thread',
+        'ms',
+        'lower',
+        /CPU per transfer, ours\s+[\d.]+ ms, main thread ([\d.]+) ms/,
+      ),
+      figure('CPU per copy, bare stream', 'ms', 'lower', /CPU per transfer, bare stream\s+([\d.]+) ms/),
+      figure(
+        '— of it main thread',
+        'ms',
+        'lower',
+        /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
+      ),
+    ],
+    { rounds: Number(rest[2] ?? 1) },
+  )
   process.exit(0)
 }
 const MIB = 1024 * 1024
