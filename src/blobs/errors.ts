@@ -84,3 +84,12 @@ export class BlobFetchError extends Error {
     this.errors = errors
   }
 }
+
+/** The store's hash thread died or was stopped while a blob was being hashed on it: the blob is given up. */
+export class HashThreadError extends Error {
+  static override name = 'HashThreadError'
+  constructor(message = 'the hash thread failed') {
+    super(message)
+    this.name = 'HashThreadError'
+  }
+}

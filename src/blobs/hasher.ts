@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
+import { HashThreadError } from './errors.js'
 
 /** Blobs announced at this size or more are hashed on the store's worker thread. */
 export const HASH_THREAD_MIN_BYTES = 4 * 1024 * 1024
@@ -79,14 +80,6 @@ interface Job {
   pending: Array<() => void>
   digest?: { resolve(d: Uint8Array): void; reject(err: Error): void }
   onFailure: HashFailure
-}
-
-export class HashThreadError extends Error {
-  static override name = 'HashThreadError'
-  constructor(message: string) {
-    super(message)
-    this.name = 'HashThreadError'
-  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import * as fsp from 'node:fs/promises'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,33 @@ import { BlobService, type BlobServiceInit, BlobStore, type BlobStoreFs } from '
 export async function tempDir(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'plusone-blobs-'))
   return { path, [Symbol.asyncDispose]: async () => rm(path, { recursive: true, force: true }) }
+}
+
+type Method = (...args: unknown[]) => Promise<unknown>
+
+/**
+ * A store file system whose temp-file handles (blobs being written) answer each method named
+ * in `replace` with `replace[name](original)`: a full disk, a slow one.
+ */
+export function tempFileFs(
+  replace: Partial<Record<'writev' | 'write', (original: Method) => Method>>,
+): BlobStoreFs {
+  return {
+    ...fsp,
+    open: (async (...args: Parameters<typeof fsp.open>) => {
+      const handle = await fsp.open(...args)
+      if (!String(args[0]).includes('.tmp')) return handle
+      return new Proxy(handle, {
+        get(target, prop) {
+          const value: unknown = Reflect.get(target, prop)
+          if (typeof value !== 'function') return value
+          const bound = value.bind(target) as Method
+          const by = replace[prop as keyof typeof replace]
+          return by == null ? bound : by(bound)
+        },
+      })
+    }) as typeof fsp.open,
+  }
 }
 
 /** Files in the store's temp directory (partial writes). */

@@ -3,7 +3,16 @@ import * as fsp from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { BLOB_PROTOCOL, blobCidOf, type BlobStoreFs, type ServeHook } from '../../src/blobs/index.js'
 import { BlobRequest, BlobResponse } from '../../src/pb/blob.js'
-import { assertSameBytes, bytesOf, type Peer, startPeers, stopPeers, tempDir, tempFiles } from './helpers.js'
+import {
+  assertSameBytes,
+  bytesOf,
+  type Peer,
+  startPeers,
+  stopPeers,
+  tempDir,
+  tempFileFs,
+  tempFiles,
+} from './helpers.js'
 
 const CHUNK_BYTES = 64 * 1024
 
@@ -337,22 +346,12 @@ describe('a fetch paused for its disk', () => {
     const fetcherPaused = new Promise<void>((resolve) => {
       paused = resolve
     })
-    const slowDisk: BlobStoreFs = {
-      ...fsp,
-      open: (async (...args: Parameters<typeof fsp.open>) => {
-        const handle = await fsp.open(...args)
-        if (!String(args[0]).includes('.tmp')) return handle
-        return new Proxy(handle, {
-          get(target, prop) {
-            const value: unknown = Reflect.get(target, prop)
-            if (prop === 'writev' && typeof value === 'function') {
-              return async (...a: unknown[]) => diskOpen.then(() => value.apply(target, a))
-            }
-            return typeof value === 'function' ? value.bind(target) : value
-          },
-        })
-      }) as typeof fsp.open,
-    }
+    const slowDisk = tempFileFs({
+      writev:
+        (write) =>
+        async (...a) =>
+          diskOpen.then(async () => write(...a)),
+    })
     const size = 8 * 1024 * 1024 + 100_000
     const peers: Peer[] = []
     const watchFetcher: ServeHook = ({ position, chunk }) => {

@@ -14,27 +14,15 @@ import {
   MAX_BLOB_BYTES,
   parseBlobCid,
 } from '../../src/blobs/index.js'
-import { assertSameBytes, bytesOf, tempDir, tempFiles } from './helpers.js'
+import { assertSameBytes, bytesOf, tempDir, tempFileFs, tempFiles } from './helpers.js'
 
 const enospc = (): Error =>
   Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
 
 /** A file system whose temp-file writes fail with ENOSPC: a full disk. */
 function fullDisk(): BlobStoreFs {
-  return {
-    ...fsp,
-    open: (async (...args: Parameters<typeof fsp.open>) => {
-      const handle = await fsp.open(...args)
-      if (!String(args[0]).includes('.tmp')) return handle
-      return new Proxy(handle, {
-        get(target, prop) {
-          if (prop === 'writev' || prop === 'write') return async () => Promise.reject(enospc())
-          const value: unknown = Reflect.get(target, prop)
-          return typeof value === 'function' ? value.bind(target) : value
-        },
-      })
-    }) as typeof fsp.open,
-  }
+  const failing = () => async () => Promise.reject(enospc())
+  return tempFileFs({ writev: failing, write: failing })
 }
 
 async function blobFiles(store: BlobStore): Promise<string[]> {
