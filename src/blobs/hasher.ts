@@ -9,6 +9,13 @@ import { HashThreadError } from './errors.js'
 
 /** Blobs announced at this size or more are hashed on the store's worker thread. */
 export const HASH_THREAD_MIN_BYTES = 4 * 1024 * 1024
+/**
+ * Cores a machine needs before a store hashes on a thread by default. The thread takes the hash
+ * (~45 ms of CPU per 64 MiB) off the main thread but adds a copy and a message per 2 MiB; on the
+ * 2-core machine it was built on, with both ends in one process under load, a fetch with it ran
+ * at 0.84-0.85x the speed of the inline hash and used 6-9 % more CPU (docs/PERFORMANCE.md).
+ */
+export const HASH_THREAD_MIN_CORES = 4
 /** The hash thread ends after this long without a blob to hash (started again on demand). */
 export const HASH_THREAD_IDLE_MS = 30_000
 /**

@@ -24,8 +24,9 @@
  *
  * Statuses: OK, NOT_FOUND, BAD_REQUEST, BUSY (the holder is at `maxConcurrentServes`), ERROR.
  * The requester refuses a blob whose announced size exceeds its limit before reading any of
- * it, hashes bytes as they arrive (a blob of 4 MiB or more on the store's hash thread, so the
- * main thread only decrypts and copies), stores them only if they match the CID, and otherwise
+ * it, hashes bytes as they arrive (a blob of 4 MiB or more on the store's hash thread where
+ * the machine has 4 cores or more, so the main thread only decrypts and copies), stores them
+ * only if they match the CID, and otherwise
  * moves on to the next holder. Concurrent fetches of one CID share one transfer.
  *
  * **Cache.** {@link BlobCache} bounds what an executor keeps of other peers' blobs (modules,
@@ -76,7 +77,7 @@ export {
   HashThreadError,
   InvalidBlobCidError,
 } from './errors.js'
-export { HASH_THREAD_MIN_BYTES } from './hasher.js'
+export { HASH_THREAD_MIN_BYTES, HASH_THREAD_MIN_CORES } from './hasher.js'
 export { MAX_REQUEST_BYTES, type ServeHook } from './server.js'
 export {
   BlobService,

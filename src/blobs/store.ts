@@ -1,10 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import * as fsp from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { type BlobCid, blobCidOf } from './cid.js'
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
-import { HASH_THREAD_MIN_BYTES, HashThread, KnownDigest, type StreamHasher } from './hasher.js'
+import {
+  HASH_THREAD_MIN_BYTES,
+  HASH_THREAD_MIN_CORES,
+  HashThread,
+  KnownDigest,
+  type StreamHasher,
+} from './hasher.js'
 import { type BlobWriter, FileBlobWriter, mapFsError } from './writer.js'
 
 /** Default largest blob the store accepts: 64 MiB. */
@@ -31,6 +38,7 @@ export interface BlobStoreInit {
   /**
    * Writers expecting at least this many bytes hash them on a worker thread (started on
    * demand, one per store) instead of the main thread. @default HASH_THREAD_MIN_BYTES (4 MiB)
+   * on machines with HASH_THREAD_MIN_CORES (4) or more cores, else never
    */
   hashThreadMinBytes?: number
   /** File operations. @default node:fs/promises */
@@ -97,7 +105,9 @@ export class BlobStore {
     this.tempDir = join(this.dir, TEMP_DIR)
     this.maxBlobBytes = init.maxBlobBytes ?? MAX_BLOB_BYTES
     this.verifyOnRead = init.verifyOnRead ?? false
-    this.hashThreadMinBytes = init.hashThreadMinBytes ?? HASH_THREAD_MIN_BYTES
+    this.hashThreadMinBytes =
+      init.hashThreadMinBytes ??
+      (availableParallelism() >= HASH_THREAD_MIN_CORES ? HASH_THREAD_MIN_BYTES : Number.POSITIVE_INFINITY)
     this.fs = init.fs ?? fsp
     this.log = init.log
   }

@@ -176,7 +176,7 @@ describe('BlobStore hashing large blobs on its thread', () => {
 
   it('stores bytes written in any pieces under the CID of the whole, verified', async () => {
     await using dir = await tempDir()
-    const store = await BlobStore.open({ dataDir: dir.path })
+    const store = await BlobStore.open({ dataDir: dir.path, hashThreadMinBytes: 4 * 1024 * 1024 })
     try {
       const writer = await store.writer({ expectedBytes: big.byteLength })
       writeInPieces(writer, big)
