@@ -41,7 +41,7 @@ if (baseline != null) {
       ),
       figure('bare libp2p stream', 'MB/s', 'higher', /bare libp2p stream \(noise\+yamux\)\s+([\d.]+) MB\/s/),
       figure('ratio ours/bare stream', '', 'higher', /ratio ours\/bare libp2p stream\s+([\d.]+)/),
-    figure('local store.put', 'MB/s', 'higher', /local store\.put \(hash\+write\+fsync\)\s+([\d.]+) MB\/s/),
+      figure('local store.put', 'MB/s', 'higher', /local store\.put \(hash\+write\+fsync\)\s+([\d.]+) MB\/s/),
       figure('CPU per blob, ours', 'ms', 'lower', /CPU per transfer, ours\s+([\d.]+) ms/),
       figure(
         '— of it main thread',
