@@ -2,15 +2,21 @@
  * Blob throughput over one libp2p stream (tcp + noise + yamux) on loopback, beside a raw
  * node:net copy of the same bytes in the same run.
  *
- *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs]
- *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs] [rounds]   (baseline and ours,
- *   alternated `rounds` times, bench/compare.ts)
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs] [--one-process]
+ *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs] [rounds] [--one-process]   (baseline and
+ *   ours, alternated `rounds` times, bench/compare.ts; the baseline's code is run by this script)
  *
- * Besides MB/s it prints the CPU each transfer costs (whole process, and its main thread, which
- * runs both ends here): on a shared machine wall time swings 2-4x, CPU much less.
+ * The holder runs in a child process, as in real use, where it is another machine: its file reads
+ * and the fetcher's hashing and writes do not share one main thread. `--one-process` puts both
+ * ends in this process (how the bench measured before). The bare stream is served by the same
+ * holder, so both figures see the same layout.
+ *
+ * Besides MB/s it prints the CPU each transfer costs the fetching process (whole process, and its
+ * main thread): on a shared machine wall time swings 2-4x, CPU much less.
  * With `PLUSONE_BENCH_PROFILE=<file>.cpuprofile` it then profiles `runs` more fetches into that
  * file and as many bare-stream copies into `<file>-bare.cpuprofile` (scripts/cpuprofile.mjs).
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -18,19 +24,29 @@ import { Session } from 'node:inspector/promises'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { BlobService, BlobStore } from '../src/blobs/index.js'
+import { type BlobCid, BlobService, BlobStore, parseBlobCid } from '../src/blobs/index.js'
 import { baselineArg, compare, figure } from './compare.js'
 
-const { baseline, rest } = baselineArg(process.argv.slice(2))
+const argv = process.argv.slice(2)
+const onePlace = argv.includes('--one-process')
+const holderRole = argv.includes('--holder')
+const { baseline, rest } = baselineArg(argv.filter((a) => a !== '--one-process' && a !== '--holder'))
 if (baseline != null) {
-  // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them
+  // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them.
+  // This script runs in both trees (each with its own src/): older trees' bench/blobs.ts put both
+  // ends in one process and had no --one-process, so layouts would differ otherwise
   await compare(
     'blobs',
-    rest.slice(0, 2),
+    [...rest.slice(0, 2), ...(onePlace ? ['--one-process'] : [])],
     baseline,
     [
       figure(
@@ -57,7 +73,7 @@ if (baseline != null) {
         /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
       ),
     ],
-    { rounds: Number(rest[2] ?? 1) },
+    { rounds: Number(rest[2] ?? 1), ownScript: true },
   )
   process.exit(0)
 }
@@ -121,7 +137,7 @@ async function profile(file: string, times: number, fn: () => Promise<unknown>):
  * The transport's ceiling: the same bytes pushed over one bare libp2p stream (same
  * connection, noise + yamux) and only counted, no store, hash or framing.
  */
-async function bareStreamCopy(from: Libp2p, to: Libp2p, expectedBytes: number): Promise<void> {
+async function bareStreamCopy(from: Libp2p, to: { peerId: PeerId }, expectedBytes: number): Promise<void> {
   const stream = await from.dialProtocol(to.peerId, BARE_PROTOCOL)
   await stream.close()
   let received = 0
@@ -156,25 +172,95 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
+interface Holder {
+  peerId: PeerId
+  addr: string
+  cid: BlobCid
+  stop: () => Promise<void>
+}
+
+/** The holding end: a node that serves `bytes` as a blob and on the bare protocol. */
+async function startHolder(dir: string, bytes: Uint8Array): Promise<Holder> {
+  const a = await node()
+  const store = await BlobStore.open({ dataDir: join(dir, 'a'), maxBlobBytes: bytes.byteLength })
+  const service = new BlobService({ registrar: a, dialer: a, store, logger: a.logger })
+  await service.start()
+  await a.handle(BARE_PROTOCOL, async (stream) => {
+    for (let i = 0; i < bytes.byteLength; i += BARE_SEND_BYTES) {
+      if (!stream.send(bytes.subarray(i, i + BARE_SEND_BYTES))) await stream.onDrain()
+    }
+    await stream.close()
+  })
+  const cid = await store.put(bytes)
+  return {
+    peerId: a.peerId,
+    addr: a.getMultiaddrs()[0]!.toString(),
+    cid,
+    stop: async () => {
+      await service.stop()
+      await a.stop()
+    },
+  }
+}
+
+/** The holder in a child process (this script with --holder): ready once it printed its address. */
+async function holderProcess(): Promise<Holder> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--holder', String(blobMiB)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the holder process did not start within 60 s')), 60_000)
+    createInterface({ input: child.stdout }).once('line', (l) => {
+      clearTimeout(timer)
+      resolve(l)
+    })
+    child.once('exit', (code) => reject(new Error(`the holder process exited with ${code}`)))
+  })
+  const { addr, peerId, cid } = JSON.parse(line) as { addr: string; peerId: string; cid: string }
+  return {
+    peerId: peerIdFromString(peerId),
+    cid: parseBlobCid(cid),
+    addr,
+    stop: async () => {
+      child.stdin.end()
+      await exited
+    },
+  }
+}
+
+/** `--holder`: serve, print the address and the blob's CID, stop when stdin closes. */
+async function holderMain(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'plusone-bench-blobs-holder-'))
+  try {
+    const holder = await startHolder(dir, randomBytes(blobMiB * MIB))
+    console.log(
+      JSON.stringify({ addr: holder.addr, peerId: holder.peerId.toString(), cid: holder.cid.toString() }),
+    )
+    process.stdin.resume()
+    await new Promise((resolve) => process.stdin.once('end', resolve))
+    await holder.stop()
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'plusone-bench-blobs-'))
-  const [a, b] = await Promise.all([node(), node()])
+  const b = await node()
+  const bytes = randomBytes(blobMiB * MIB)
+  const held = onePlace ? await startHolder(dir, bytes) : await holderProcess()
+  const a = { peerId: held.peerId }
+  const cid = held.cid
   try {
-    const storeA = await BlobStore.open({ dataDir: join(dir, 'a'), maxBlobBytes: blobMiB * MIB })
     const storeB = await BlobStore.open({ dataDir: join(dir, 'b'), maxBlobBytes: blobMiB * MIB })
-    const holder = new BlobService({ registrar: a, dialer: a, store: storeA, logger: a.logger })
     const fetcher = new BlobService({ registrar: b, dialer: b, store: storeB, logger: b.logger })
-    await Promise.all([holder.start(), fetcher.start()])
-    await b.dial(a.getMultiaddrs()[0]!)
-
-    const bytes = randomBytes(blobMiB * MIB)
-    await a.handle(BARE_PROTOCOL, async (stream) => {
-      for (let i = 0; i < bytes.byteLength; i += BARE_SEND_BYTES) {
-        if (!stream.send(bytes.subarray(i, i + BARE_SEND_BYTES))) await stream.onDrain()
-      }
-      await stream.close()
-    })
-    const cid = await storeA.put(bytes)
+    await fetcher.start()
+    await b.dial(multiaddr(held.addr))
 
     const oursT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
     const bareT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
@@ -196,14 +282,16 @@ async function main(): Promise<void> {
       raw.push(await rawTcpCopy(bytes))
       await timed(bareT, async () => bareStreamCopy(b, a, bytes.byteLength))
       const putStarted = performance.now()
-      await storeB.put(bytes)
+      const putCid = await storeB.put(bytes)
       disk.push(performance.now() - putStarted)
-      await storeB.delete(cid)
+      await storeB.delete(putCid)
     }
     const mbps = (ms: number): number => bytes.byteLength / 1e6 / (ms / 1000)
     const oursMBps = mbps(median(ours))
     const rawMBps = mbps(median(raw))
-    console.log(`blob ${blobMiB} MiB, ${runs} runs, median (best)`)
+    console.log(
+      `blob ${blobMiB} MiB, ${runs} runs, median (best); ${onePlace ? 'both ends in this process' : 'the holder in another process'}`,
+    )
     console.log(
       `  raw TCP copy (node:net)            ${rawMBps.toFixed(0).padStart(6)} MB/s  (${mbps(Math.min(...raw)).toFixed(0)})`,
     )
@@ -239,11 +327,13 @@ async function main(): Promise<void> {
       )
       console.log(`  profiles: ${profileTo} and its -bare twin`)
     }
-    await Promise.all([holder.stop(), fetcher.stop()])
+    await fetcher.stop()
   } finally {
-    await Promise.all([a.stop(), b.stop()])
+    await held.stop()
+    await b.stop()
     await rm(dir, { recursive: true, force: true })
   }
 }
 
-await main()
+if (holderRole) await holderMain()
+else await main()

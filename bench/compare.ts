@@ -5,6 +5,7 @@
  * see the same machine load, and prints each figure side by side with the ratio ours/baseline.
  */
 import { spawn } from 'node:child_process'
+import { copyFile, mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ROOT } from '../test/market/helpers.js'
@@ -25,12 +26,18 @@ export function baselineArg(argv: string[]): { baseline?: string; rest: string[]
   return { baseline: resolve(argv[i + 1]), rest: [...argv.slice(0, i), ...argv.slice(i + 2)] }
 }
 
-/** Runs `node <tree>/dist/bench/<script>.js ...args` and resolves with its stdout; bounded by `timeoutMs`. */
-function runIn(tree: string, script: string, args: string[], timeoutMs: number): Promise<string> {
+/** Runs `node <tree>/<benchDir>/<script>.js ...args` and resolves with its stdout; bounded by `timeoutMs`. */
+function runIn(
+  tree: string,
+  benchDir: string,
+  script: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', join(tree, 'dist/src/polyfill.js'), join(tree, `dist/bench/${script}.js`), ...args],
+      ['--import', join(tree, 'dist/src/polyfill.js'), join(tree, benchDir, `${script}.js`), ...args],
       { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutMs, killSignal: 'SIGKILL' },
     )
     let out = ''
@@ -56,21 +63,34 @@ const median = (xs: number[]): number => {
 /**
  * Runs `script` from ours and from `baseline`, `rounds` times each, alternating, and prints every
  * figure's median per tree, the ratio ours/baseline, and the load average around each run.
+ * With `ownScript`, the baseline runs our compiled bench (copied to `<baseline>/dist/bench-ours/`,
+ * so its imports of `../src/` are the baseline's code): for a bench whose method changed since.
  */
 export async function compare(
   script: string,
   args: string[],
   baseline: string,
   figures: Figure[],
-  { rounds = 1, timeoutMs = 20 * 60_000 }: { rounds?: number; timeoutMs?: number } = {},
+  {
+    rounds = 1,
+    timeoutMs = 20 * 60_000,
+    ownScript = false,
+  }: { rounds?: number; timeoutMs?: number; ownScript?: boolean } = {},
 ): Promise<void> {
   const trees = { ours: ROOT, baseline }
+  const benchDirs = { ours: 'dist/bench', baseline: ownScript ? 'dist/bench-ours' : 'dist/bench' }
+  if (ownScript) {
+    await mkdir(join(baseline, benchDirs.baseline), { recursive: true })
+    for (const file of [`${script}.js`, 'compare.js']) {
+      await copyFile(join(ROOT, 'dist/bench', file), join(baseline, benchDirs.baseline, file))
+    }
+  }
   const got: Record<'ours' | 'baseline', number[][]> = { ours: [], baseline: [] }
   const loads: string[] = []
   for (let r = 0; r < rounds; r++) {
     for (const which of ['ours', 'baseline'] as const) {
       const before = loadavg()[0]
-      const out = await runIn(trees[which], script, args, timeoutMs)
+      const out = await runIn(trees[which], benchDirs[which], script, args, timeoutMs)
       loads.push(`${which} ${before.toFixed(1)}→${loadavg()[0].toFixed(1)}`)
       got[which].push(figures.map((f) => f.read(out) ?? Number.NaN))
       process.stderr.write(`${which} round ${r + 1}:\n${out}\n`)
@@ -78,7 +98,7 @@ export async function compare(
   }
   const width = Math.max(...figures.map((f) => f.name.length + f.unit.length + 3))
   console.log(
-    `${script}: ours (${trees.ours}) vs baseline (${baseline}), median of ${rounds} alternating run(s)`,
+    `${script}: ours (${trees.ours}) vs baseline (${baseline}${ownScript ? ', run by our bench' : ''}), median of ${rounds} alternating run(s)`,
   )
   console.log(`${'figure'.padEnd(width)}  ${'baseline'.padStart(10)}  ${'ours'.padStart(10)}  ratio`)
   figures.forEach((f, i) => {
