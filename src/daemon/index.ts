@@ -12,7 +12,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
 import { type Config, parseDuration, parseSize, toMicroCredits, webrtcEnabled } from '../config.js'
-import { createNode, handshakeCause, type PlusoneNode } from '../node/index.js'
+import { createNode, freshDialer, handshakeCause, type PlusoneNode } from '../node/index.js'
 import { type ExecutorPolicy, type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { RelayFinder } from '../node/relay-finder.js'
@@ -154,7 +154,9 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
     keep.start()
     stops.push(() => keep.stop())
 
-    const blobs = new BlobService({ registrar: node, dialer: node, store: blobStore, logger })
+    // bids, claims, invitations and blob fetches reach a home whose stored addresses went stale
+    const dialer = freshDialer(node, logger.forComponent('plusone:dial'))
+    const blobs = new BlobService({ registrar: node, dialer, store: blobStore, logger })
     await blobs.start()
     stops.push(() => blobs.stop())
 
@@ -223,7 +225,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
         peerId: node.peerId,
         privateKey: init.privateKey,
         registrar: node,
-        dialer: node,
+        dialer,
         pubsub: node.services.pubsub,
         blobStore,
         blobs,

@@ -5,7 +5,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { createTopicScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
-import { type Identify, identify } from '@libp2p/identify'
+import { type Identify, type IdentifyPush, identify, identifyPush } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionEncrypter, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
@@ -82,6 +82,7 @@ function invalidOnlyScore(): Partial<TopicScoreParams> {
 
 export type NodeServices = {
   identify: Identify
+  identifyPush: IdentifyPush
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
@@ -297,6 +298,10 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
             }),
           }),
       identify: identify(),
+      // a home's addresses change after it connects (LAN first, relay addresses once it knows it
+      // is private): its relays and bootstrap peers must hear of it, or they hand the stale
+      // ones to everyone who looks the home up in the DHT
+      identifyPush: identifyPush(),
       // the connection monitor, kad-dht's routing-table checks and callers all ping over this
       // one protocol; with ping's default of one outbound (two inbound) stream per connection
       // two of them at once fail, and the monitor then aborts a healthy connection
