@@ -363,7 +363,13 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
   if (membership != null) webrtcUpgrader?.setAdmission((c) => membership.verdict(c))
   const onReachability = async (state: string): Promise<void> => {
     if (state === 'public') {
-      await node.services.relay.activate()
+      // first, and synchronously up to its first await: the daemon's listener, called right
+      // after this one, reads `relay.active` to say so in the capacity record
+      const activated = node.services.relay.activate()
+      // others dial us directly now (a UPnP mapping a peer reached): relay slots would only
+      // cost their owners and send peers the long way round
+      await node.services.homeRelays.release()
+      await activated
       await node.services.dht.setMode('server')
     } else if (state === 'private') {
       // nobody can dial us: others reach us through relays, and DHT queries must not come here

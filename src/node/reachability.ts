@@ -12,8 +12,9 @@
  * listening port (Node cannot), so this tests exactly what matters: can a stranger dial in.
  *
  * What is advertised follows from it (`announce`): loopback only where nothing else exists;
- * while `unknown` every direct address; once `public` only confirmed ones; once `private` no
- * direct address at all — relay addresses (and UPnP mappings, once confirmed) instead.
+ * while `unknown` every direct address; once `public` only confirmed ones, and no relay
+ * address; once `private` no direct address at all — relay addresses (and UPnP mappings, once
+ * confirmed) instead.
  */
 import { withTimeout } from '../abort.js'
 import type {
@@ -174,7 +175,8 @@ export class ReachabilityService implements Startable {
       case 'unknown':
         return [...base, ...circuit]
       case 'public':
-        return [...confirmed, ...circuit]
+        // a node others can dial needs no relay (its reservations are being dropped)
+        return confirmed
       case 'private':
         return [...confirmed, ...circuit]
     }

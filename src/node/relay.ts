@@ -13,7 +13,9 @@ import {
   type CircuitRelayService,
   circuitRelayServer,
 } from '@libp2p/circuit-relay-v2'
-import type { Startable } from '@libp2p/interface'
+import type { ComponentLogger, Listener, Logger, PeerStore, Startable } from '@libp2p/interface'
+import type { TransportManager } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 
 export type RelayMode = 'auto' | 'on' | 'off'
@@ -93,31 +95,50 @@ export function switchableRelay(
 }
 
 interface HomeRelaysComponents {
-  transportManager: { listen(addrs: Multiaddr[]): Promise<void> }
+  transportManager: Pick<TransportManager, 'listen' | 'getListeners'>
+  peerStore: Pick<PeerStore, 'merge'>
+  logger: ComponentLogger
 }
+
+/** The tag libp2p's relay transport puts on a relay it holds a reservation on (keeps it connected). */
+const RELAY_KEEP_ALIVE_TAG = 'keep-alive-circuit-relay'
 
 /**
  * A home's side: once dial-back says nobody can dial us, listen on `/p2p-circuit` once per
  * wanted reservation. libp2p's relay transport then finds relays among connected peers and
  * through the DHT's random walk, reserves a slot on each, advertises the relay addresses and,
  * when a relay goes away, looks for another to take its place.
+ *
+ * Once dial-back says others can dial us after all (a UPnP mapping a peer reached), the
+ * reservations are dropped (`release`): they are not renewed, their addresses are no longer
+ * advertised, and the relay may close its connection to us. A relay in circuit relay v2 learns
+ * of it when the connection closes or the reservation's time runs out (there is no message to
+ * give a slot back). Should the node become private again, `reserve` starts over.
  */
 export class HomeRelays implements Startable {
   readonly [Symbol.toStringTag] = '@plusone/home-relays'
+  /** The relay listeners this service opened (libp2p has no handle to close one by address). */
+  readonly #listeners = new Set<Listener>()
   #listening = false
+  readonly #log: Logger
 
-  constructor(private readonly components: HomeRelaysComponents) {}
+  constructor(private readonly components: HomeRelaysComponents) {
+    this.#log = components.logger.forComponent('plusone:home-relays')
+  }
 
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {}
 
+  /** Whether this node is listening on relays (between `reserve` and `release`). */
+  get reserving(): boolean {
+    return this.#listening
+  }
+
   async reserve(count = HOME_RESERVATIONS): Promise<void> {
     if (this.#listening) return
     this.#listening = true
-    await this.components.transportManager.listen(
-      Array.from({ length: count }, () => multiaddr('/p2p-circuit')),
-    )
+    await this.#listen(Array.from({ length: count }, () => multiaddr('/p2p-circuit')))
   }
 
   /**
@@ -126,8 +147,47 @@ export class HomeRelays implements Startable {
    * (dial-back confirmed it later) would otherwise never be used.
    */
   async reserveOn(relay: Multiaddr): Promise<void> {
-    await this.components.transportManager.listen([relay.encapsulate('/p2p-circuit')])
+    await this.#listen([relay.encapsulate('/p2p-circuit')])
   }
+
+  /** Drops every reservation this node holds; returns the relays it held. */
+  async release(): Promise<string[]> {
+    this.#listening = false
+    const relays = new Set<string>()
+    for (const listener of this.#listeners) {
+      for (const a of listener.getAddrs()) {
+        const relay = /\/p2p\/([^/]+)\/p2p-circuit/.exec(a.toString())?.[1]
+        if (relay != null) relays.add(relay)
+      }
+    }
+    const listeners = [...this.#listeners]
+    this.#listeners.clear()
+    await Promise.all(listeners.map((l) => l.close().catch(() => {})))
+    // the relay connection may be closed like any other now (unless something else keeps it)
+    for (const relay of relays) {
+      await this.components.peerStore
+        .merge(peerIdFromString(relay), { tags: { [RELAY_KEEP_ALIVE_TAG]: undefined } })
+        .catch(() => {})
+    }
+    if (listeners.length > 0)
+      this.#log('dropped the reservations on %d relay(s): %s', relays.size, [...relays])
+    return [...relays]
+  }
+
+  async #listen(addrs: Multiaddr[]): Promise<void> {
+    const before = new Set(this.components.transportManager.getListeners())
+    try {
+      await this.components.transportManager.listen(addrs)
+    } finally {
+      for (const l of this.components.transportManager.getListeners())
+        if (!before.has(l) && isRelayListener(l)) this.#listeners.add(l)
+    }
+  }
+}
+
+/** A listener of the relay transport (its addresses, once it has any, are relay addresses). */
+function isRelayListener(l: Listener): boolean {
+  return l.getAddrs().every((a) => a.toString().includes('/p2p-circuit') && !a.toString().includes('/webrtc'))
 }
 
 export function homeRelays(): (components: HomeRelaysComponents) => HomeRelays {
