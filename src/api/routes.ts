@@ -2,7 +2,13 @@ import { withTimeout } from '../abort.js'
 import type { Daemon } from '../daemon/index.js'
 import type { Capacity } from '../capacity/index.js'
 import type { NodeRecord, PeerInfo } from '../client/types.js'
-import { type ConnectionJson, describeConnection, reachabilityReport } from '../node/index.js'
+import {
+  type ConnectionJson,
+  describeConnection,
+  type IceCheck,
+  IceServerCheck,
+  reachabilityReport,
+} from '../node/index.js'
 import type { Route } from './server.js'
 
 const PING_TIMEOUT_MS = 2_000
@@ -14,6 +20,13 @@ export type { NodeRecord as NodeJson, PeerInfo as PeerInfoJson } from '../client
 
 /** The foundation's routes: who this node is, who it is connected to, and what the mesh offers. */
 export function nodeRoutes(d: Daemon): Route[] {
+  let ice: IceServerCheck | undefined
+  /** The ICE servers' checks: only with WebRTC on (and then at most every 30 s). */
+  const iceChecks = (): Promise<IceCheck[]> => {
+    if (d.node.services.webrtcUpgrader == null) return Promise.resolve([])
+    ice ??= new IceServerCheck(d.config.iceServers)
+    return ice.check()
+  }
   return [
     {
       method: 'GET',
@@ -28,7 +41,8 @@ export function nodeRoutes(d: Daemon): Route[] {
     {
       method: 'GET',
       path: '/reachability',
-      handler: async () => reachabilityReport(d.node, d.config.relay, d.config.iceServers.length),
+      handler: async () =>
+        reachabilityReport(d.node, d.config.relay, d.config.iceServers.length, await iceChecks()),
     },
     {
       method: 'GET',

@@ -119,6 +119,13 @@ function webrtcSentences(r: ReachabilityReport): string[] {
       `WebRTC hole punching failed ${failed.length} time(s) (last: ${failed[0].error ?? 'no reason given'}); those peers stay relayed, which works but is slower.`,
     )
   }
+  for (const c of w.ice) {
+    out.push(
+      c.ok
+        ? `The ICE server ${c.server} answered${c.mapped == null ? '' : `: it sees this node as ${c.mapped}`}.`
+        : `The ICE server ${c.server} did not answer (${c.error}): without it this node cannot learn its public UDP address, so hole punching fails and connections to other homes stay relayed. Check the address given with --ice-server, that the server runs, and that UDP to it is not blocked.`,
+    )
+  }
   if (w.iceServers === 0 && r.reachability === 'private')
     out.push(
       'No ICE (STUN) server is configured: two homes behind different routers cannot find their public UDP addresses, so hole punching between them fails. Give a STUN server both can reach with --ice-server stun:HOST:PORT.',
@@ -134,7 +141,8 @@ export const doctorCommand: Command = {
 Explains, in sentences, this node's place in the network: whether other nodes can dial it
 (checked by asking peers to dial it back), which relays it holds reservations on when they
 cannot, whether UPnP mapped a port on the router, whether WebRTC hole punching upgraded
-relayed connections (and why not), whether it relays for others, the
+relayed connections (and why not), whether its ICE (STUN/TURN) servers answer, whether it
+relays for others, the
 addresses it advertises, and what to do when nothing works.
 
 Options:

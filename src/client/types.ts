@@ -65,6 +65,8 @@ export interface ReachabilityReport {
     enabled: boolean
     iceServers: number
     upgrades: Array<{ peer: string; ok: boolean; ms: number; error?: string; at: number }>
+    /** Whether each ICE server answered a STUN request (asked at most every 30 s); empty with WebRTC off. */
+    ice: Array<{ server: string; ok: boolean; mapped?: string; error?: string; ms: number; at: number }>
   }
 }
 

@@ -37,6 +37,7 @@ export {
   RELAY_RESERVATION_TTL_MS,
   type RelayMode,
 } from './relay.js'
+export { checkIceServer, type IceCheck, IceServerCheck, ICE_CHECK_TIMEOUT_MS } from './ice-check.js'
 export { type FreshDialer, freshDialer, LOOKUP_INTERVAL_MS } from './fresh-dial.js'
 export {
   BoundedDatastore,

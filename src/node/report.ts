@@ -8,6 +8,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PlusoneNode } from './node.js'
 import type { ReachabilityStatus } from './reachability.js'
 import type { RelayMode } from './relay.js'
+import type { IceCheck } from './ice-check.js'
 import type { UpgradeRecord } from './webrtc.js'
 import type { UpnpStatus } from './upnp.js'
 
@@ -45,6 +46,8 @@ export interface ReachabilityReport extends ReachabilityStatus {
     iceServers: number
     /** Recent attempts to upgrade a relayed connection, most recent first. */
     upgrades: UpgradeRecord[]
+    /** Whether each ICE server answered (checked when asked, with WebRTC on). */
+    ice: IceCheck[]
   }
 }
 
@@ -76,6 +79,7 @@ export function reachabilityReport(
   node: PlusoneNode,
   relayMode: RelayMode,
   iceServers = 0,
+  ice: IceCheck[] = [],
 ): ReachabilityReport {
   const advertised = node.getMultiaddrs()
   const held = new Set<string>()
@@ -107,6 +111,7 @@ export function reachabilityReport(
       enabled: node.services.webrtcUpgrader != null,
       iceServers,
       upgrades: node.services.webrtcUpgrader?.attempts() ?? [],
+      ice,
     },
   }
 }
