@@ -7,6 +7,10 @@
  * - relayed: a submitter at home A behind a plain NAT; B reaches it only through relay P.
  * - upgraded: a submitter at home U whose router forwards a port over UPnP (miniupnpd; UPnP is
  *   on by default); B dials U's mapped address directly.
+ * - webrtc: a submitter at home C; C and B first meet through relay P, then punch a UDP hole
+ *   (WebRTC, signalled over the relayed connection; P runs the lab's STUN server for ICE, B's
+ *   router is "full cone", see test/nat/webrtc-lab.ts) and the relayed connection is closed.
+ *   A and U have no ICE server, so WebRTC is off for them and their rows stay as named.
  *
  *   npm run build && node --import ./dist/src/polyfill.js dist/bench/reachability.js [ROUNDS]
  *
@@ -14,6 +18,7 @@
  * the CLI's process start (the same for every row). Throughput: a task with a 16 MiB input minus
  * the median small task, so it counts the blob transfer (and sha256 of it, the same for all).
  */
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -21,6 +26,7 @@ import { join } from 'node:path'
 import { cli } from '../test/cli/helpers.js'
 import { type CrashNode, EXAMPLES, waitFor, writeShaInput } from '../test/crash/helpers.js'
 import { type Host, LAB_PORT, labUnavailable, NatLab } from '../test/nat/lab.js'
+import { fullCone, startStun, stunUrl } from '../test/nat/webrtc-lab.js'
 
 const SHA = join(EXAMPLES, 'sha256.wasm')
 const PORT = LAB_PORT
@@ -34,6 +40,14 @@ const quantile = (xs: number[], q: number): number => {
 }
 const median = (xs: number[]): number => quantile(xs, 0.5)
 
+type PeersJson = Array<{ peerId: string; connections?: Array<{ kind: string }> }>
+const peersOf = (n: CrashNode): Promise<PeersJson> => n.json<PeersJson>(['peers', '--json'])
+/** The kinds of connection in `peers` to `n`, e.g. `relayed`, `webrtc`, `direct+relayed`. */
+const kindsOf = (peers: PeersJson, n: CrashNode): string =>
+  [...new Set(peers.find((p) => p.peerId === n.peerId)?.connections?.map((c) => c.kind) ?? ['none'])].join(
+    '+',
+  )
+
 async function main(): Promise<void> {
   const why = labUnavailable({ upnp: true })
   if (why != null) {
@@ -43,6 +57,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'plusone-bench-nat-'))
   const lab = new NatLab(work)
   const nodes: CrashNode[] = []
+  let ice: ChildProcess | undefined
   try {
     const key = join(work, 'swarm.key')
     await writeFile(key, (await cli(['swarm-key'])).stdout, { mode: 0o600 })
@@ -59,7 +74,11 @@ async function main(): Promise<void> {
       home: await lab.addHome('a', 11, 1),
       executor: await lab.addHome('b', 12, 2),
       upnp: await lab.addHome('u', 14, 4, { upnp: { stun } }),
+      webrtc: await lab.addHome('c', 13, 3),
     }
+    ice = await startStun(hosts.relay)
+    await fullCone(hosts.executor, work)
+    const iceServer = ['--ice-server', stunUrl(hosts.relay)]
     const make = (h: Host, extra: string[]): CrashNode => {
       const n = lab.plusone(h, join(work, h.name), ['--swarm-key', key, ...extra])
       nodes.push(n)
@@ -68,18 +87,19 @@ async function main(): Promise<void> {
     const relay = make(hosts.relay, ['--max-tasks', '0'])
     const direct = make(hosts.direct, ['--max-tasks', '0', '--relay', 'off'])
     const home = make(hosts.home, ['--max-tasks', '0'])
-    const executor = make(hosts.executor, ['--cpus', '1', '--max-tasks', '1'])
+    const executor = make(hosts.executor, ['--cpus', '1', '--max-tasks', '1', ...iceServer])
     // U relays for nobody: B must reach A through P alone
     const upnp = make(hosts.upnp, ['--max-tasks', '0', '--relay', 'off'])
+    const webrtc = make(hosts.webrtc, ['--max-tasks', '0', ...iceServer])
     await Promise.all(nodes.map((n) => n.init()))
     await relay.start()
     const boot = [`/ip4/${hosts.relay.ip}/tcp/${PORT}/p2p/${relay.peerId}`]
-    await Promise.all([direct, home, executor, upnp].map((n) => n.start(boot)))
+    await Promise.all([direct, home, executor, upnp, webrtc].map((n) => n.start(boot)))
     const mapped = `/ip4/${hosts.upnp.wanIp}/tcp/${PORT}/p2p/${upnp.peerId}`
     await waitFor(
       'the homes to hold a relay reservation and U to be reachable at its mapped port',
       async () => {
-        for (const n of [home, executor]) {
+        for (const n of [home, executor, webrtc]) {
           const id = await n.json<{ addresses: string[] }>(['id', '--json'])
           if (!id.addresses.some((a) => a.includes('/p2p-circuit'))) return undefined
         }
@@ -122,9 +142,17 @@ async function main(): Promise<void> {
       ['direct (public submitter)', direct],
       ['relayed (home, via relay)', home],
       ['upgraded (home, UPnP port)', upnp],
+      ['webrtc (home, hole punched)', webrtc],
     ] as const
     // rounds go round-robin over the paths, so a warm-up or a busy moment favours none of them
     for (const [, submitter] of paths) await job(submitter, small) // warm: connections, module blob
+    // the warm-up brought C and B together through P; the upgrade follows
+    await waitFor(
+      'C and B to be on WebRTC only',
+      async () => (kindsOf(await peersOf(executor), webrtc) === 'webrtc' ? true : undefined),
+      60_000,
+      500,
+    )
     const lat = paths.map(() => [] as number[])
     const bigs = paths.map(() => [] as number[])
     for (let i = 0; i < ROUNDS; i++)
@@ -143,16 +171,10 @@ async function main(): Promise<void> {
       }
     })
     // how B reached each submitter: the row names must be true
-    const peers = await executor.json<Array<{ peerId: string; connections?: Array<{ kind: string }> }>>([
-      'peers',
-      '--json',
-    ])
-    const kinds = (n: CrashNode): string =>
-      [
-        ...new Set(peers.find((p) => p.peerId === n.peerId)?.connections?.map((c) => c.kind) ?? ['none']),
-      ].join('+')
+    const peers = await peersOf(executor)
+    const kinds = (n: CrashNode): string => kindsOf(peers, n)
     console.log(
-      `B's connections now: direct→S ${kinds(direct)}, relayed→A ${kinds(home)}, upgraded→U ${kinds(upnp)}`,
+      `B's connections now: direct→S ${kinds(direct)}, relayed→A ${kinds(home)}, upgraded→U ${kinds(upnp)}, webrtc→C ${kinds(webrtc)}`,
     )
     console.log(
       `submit→accepted at --replicas 1 (${ROUNDS} rounds each, \`plusone submit --wait\` incl. CLI start) and a ${BIG_BYTES / 2 ** 20} MiB input (median of ${BIG_ROUNDS})`,
@@ -168,6 +190,7 @@ async function main(): Promise<void> {
       )
     }
   } finally {
+    ice?.kill('SIGKILL')
     await Promise.all(nodes.map((n) => n.kill()))
     await lab.stop()
     await rm(work, { recursive: true, force: true })
