@@ -397,6 +397,13 @@ export function handshakeCause(err: Error, privateSwarm: boolean): string {
     case 'AbortError':
     case 'TimeoutError':
       return 'the handshake timed out (the peer went away, or the path is too slow)'
+    // the other side reset the stream: a dial it gave up on half way (a request whose time ran
+    // out, often while a relayed dial was still being set up) looks the same as a refusal
+    case 'StreamResetError':
+    case 'StreamStateError':
+      return privateSwarm
+        ? 'the other side broke off the handshake (it gave up on the dial, e.g. its request timed out, or it does not hold this swarm key)'
+        : 'the other side broke off the handshake (it gave up on the dial, e.g. its request timed out, or it is in a private swarm)'
     default:
       return privateSwarm ? 'the peer does not hold this swarm key' : 'the peer may be in a private swarm'
   }
