@@ -144,10 +144,10 @@ describe('WebRTC between two homes behind NAT (network namespaces)', { skip }, (
     return st
   }
 
-  // TODO (issue 10): passes in about 3 of 8 runs. The failures: the first job, home A to home B
-  // through the one relay, gets "no bids for 90 s" (B never hears of it; cause not found yet —
-  // bench/reachability's relayed row shows the same on this branch), or a relayed connection
-  // opened during the upgrade outlives it. When it passes the upgrade takes 0.7–6 s.
+  // The first job is also the regression test for stale home addresses: B learns A's LAN
+  // address before A knows it is private, and its bids reach A only because a failed dial looks
+  // A up again (src/node/fresh-dial.ts) and A pushed its relay addresses (identify push). It
+  // failed in about 5 of 8 runs before; 15 of 15 after.
   it('homes A and B end up on a webrtc connection, and a job from A runs on B over it', async () => {
     // the first job brings A and B together through the relay; the upgrade follows
     await job('first')
