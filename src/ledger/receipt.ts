@@ -14,7 +14,7 @@ import {
 } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { type NetworkId, PUBLIC_NETWORK, signedBytes } from '../network/index.js'
+import { type NetworkId, PUBLIC_NETWORK, signedBytes, signWith, verifySigned } from '../network/index.js'
 import { Receipt, SignedReceipt, Verdict as WireVerdict } from '../pb/ledger.js'
 import {
   ForgedSubmitterError,
@@ -156,7 +156,8 @@ export async function signReceipt(
     timestampMs: draft.timestampMs,
     sequence: draft.sequence,
   })
-  const signature = await submitterKey.sign(tagged(receipt, network))
+  // the key imported once (network/keys.ts): a submitter signs a receipt per executor per task
+  const signature = await signWith(submitterKey, tagged(receipt, network))
   return SignedReceipt.encode({
     receipt,
     publicKey: own(publicKeyToProtobuf(submitterKey.publicKey)),
@@ -264,13 +265,9 @@ export async function verifyReceipt(
   }
   const signer = peerIdFromPublicKey(key).toString()
   if (signer !== info.submitter) throw new ForgedSubmitterError(signer, info.submitter)
-  let ok: boolean
-  try {
-    ok = await key.verify(tagged(signed.receipt, network), signed.signature)
-  } catch {
-    ok = false
-  }
-  if (!ok) throw new InvalidSignatureError()
+  // the submitter's key imported once (network/keys.ts): every node checks every receipt
+  if (!(await verifySigned(key, RECEIPT_SIGNING_TAG, network, signed.receipt, signed.signature)))
+    throw new InvalidSignatureError()
   return verified(bytes, signed, info)
 }
 
