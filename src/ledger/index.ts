@@ -2,7 +2,8 @@
  * @packageDocumentation
  *
  * Settlement (DESIGN.md §3 step 7): the submitter of a finished task signs one receipt per
- * executor (accepted / rejected / timed out, fuel, price) and gossips it on `plusone/receipts/1`.
+ * executor (accepted / rejected / timed out, fuel, price) and gossips them, one batch per task,
+ * on `plusone/receipts/2` (batch.ts).
  * Every node verifies and stores the receipts it sees and derives from them balances (mutual
  * credit) and reputation. Nothing here does networking; the daemon feeds gossip into
  * {@link Ledger.add} and publishes what {@link signReceipt} returns.
@@ -20,6 +21,10 @@
  * - Units: credits are integers in micro-credits (bigint); prices are micro-credits per 10^9 fuel
  *   (per Gfuel), as in capacity records. amount = floor(price × fuel / 10^9) when accepted, else 0;
  *   a receipt whose amount differs is malformed.
+ * - Gossip: one message per settled task carries all its receipts (`ReceiptBatch`, at most
+ *   {@link MAX_RECEIPTS_PER_BATCH} receipts and {@link MAX_RECEIPT_BATCH_BYTES}); every receipt in
+ *   it is verified before any is stored, and one invalid receipt rejects the batch
+ *   ({@link Ledger.addAll}).
  * - Signature: Ed25519 (any libp2p key type works) over `"plusone/receipt/1\0" || receipt`, by the
  *   submitter: the public key carried in the receipt must hash to the submitter peer id.
  * - Decoding: at most {@link MAX_SIGNED_RECEIPT_BYTES}, canonical protobuf only, ids at most
@@ -50,6 +55,13 @@
  * Known limits: a new identity can still spend its small starting credit and vanish; a colluding
  * majority of a task's replicas can still capture it (see SECURITY.md).
  */
+export {
+  decodeReceiptBatch,
+  encodeReceiptBatch,
+  groupReceipts,
+  MAX_RECEIPT_BATCH_BYTES,
+  MAX_RECEIPTS_PER_BATCH,
+} from './batch.js'
 export { type Account, Book, type Reputation } from './book.js'
 export {
   ForgedSubmitterError,

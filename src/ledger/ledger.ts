@@ -121,6 +121,21 @@ export class Ledger {
     return this.#exclusive(() => this.#admit(receipt))
   }
 
+  /**
+   * Verifies every receipt of a batch (see batch.ts) before storing any, then stores each as
+   * {@link add} does, in order: one invalid receipt and nothing of the batch is stored.
+   * @throws OversizeReceiptError, MalformedReceiptError, ForgedSubmitterError, InvalidSignatureError
+   */
+  async addAll(list: readonly Uint8Array[]): Promise<AddResult[]> {
+    const receipts: VerifiedReceipt[] = []
+    for (const bytes of list) receipts.push(await verifyReceipt(bytes, this.#network))
+    return this.#exclusive(async () => {
+      const results: AddResult[] = []
+      for (const r of receipts) results.push(await this.#admit(r))
+      return results
+    })
+  }
+
   /** Stores and counts a receipt this node believes; holds or drops a stranger's (trust.ts). */
   async #admit(receipt: VerifiedReceipt): Promise<AddResult> {
     const standing = this.#peers?.standing(receipt) ?? 'party'

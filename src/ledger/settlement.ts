@@ -3,12 +3,16 @@ import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interf
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
-import type { Ledger } from './ledger.js'
+import { decodeReceiptBatch, encodeReceiptBatch, groupReceipts } from './batch.js'
+import type { AddResult, Ledger } from './ledger.js'
 import { type ReceiptVerdict, receiptId, signReceipt } from './receipt.js'
 import type { LedgerStore } from './store.js'
 
-/** Gossip topic of settlement receipts. */
-export const RECEIPTS_TOPIC = 'plusone/receipts/1'
+/**
+ * Gossip topic of settlement receipts: each message is a batch (batch.ts), one per settled task.
+ * Version 1 carried one receipt per message.
+ */
+export const RECEIPTS_TOPIC = 'plusone/receipts/2'
 /** Recent receipts (own and heard) kept to publish again when peers (re)join the topic. */
 export const REPUBLISH_MAX_RECEIPTS = 256
 /** How old a receipt may be and still be published again. */
@@ -79,6 +83,7 @@ export interface SettlementComponents {
   logger: ComponentLogger
 }
 
+/** Counts of receipts (not of gossip messages: one message carries a batch of them). */
 export interface SettlementStats {
   published: number
   received: number
@@ -104,9 +109,10 @@ export function levelLedgerStore(db: Sublevel): LedgerStore {
 
 /**
  * Settlement over gossip: the submitter signs a receipt for every executor of a finished task,
- * stores it in its own ledger first (so a crash right after loses nothing) and publishes it on
- * `plusone/receipts/1`. Every node verifies and stores the receipts it hears; the ledger makes
- * them idempotent, so a receipt heard twice, or replayed, counts once.
+ * stores them in its own ledger first (so a crash right after loses nothing) and publishes them
+ * together, one batch per task, on {@link RECEIPTS_TOPIC}. Every node verifies and stores the
+ * receipts it hears; the ledger makes them idempotent, so a receipt heard twice, or replayed,
+ * counts once.
  */
 export class SettlementService {
   private readonly log: Logger
@@ -221,14 +227,22 @@ export class SettlementService {
   private async republish(): Promise<void> {
     const cutoff = Date.now() - REPUBLISH_WINDOW_MS
     while (this.recent.length > 0 && this.recent[0].at < cutoff) this.recent.shift()
-    for (const r of [...this.recent]) {
+    this.counters.republished += await this.publish(this.recent.map((r) => r.bytes))
+  }
+
+  /** Publishes signed receipts in as few batches as the limits allow; resolves with how many went out. */
+  private async publish(receipts: readonly Uint8Array[]): Promise<number> {
+    let sent = 0
+    for (const group of groupReceipts(receipts)) {
       try {
-        await this.components.pubsub.publish(RECEIPTS_TOPIC, r.bytes)
-        this.counters.republished++
+        await this.components.pubsub.publish(RECEIPTS_TOPIC, encodeReceiptBatch(group))
+        sent += group.length
       } catch (err) {
-        this.log('could not publish a receipt again: %s', (err as Error).message)
+        // stored locally already; peers that missed them are told when they (re)join
+        this.log('could not publish %d receipt(s): %s', group.length, (err as Error).message)
       }
     }
+    return sent
   }
 
   stats(): SettlementStats {
@@ -261,14 +275,17 @@ export class SettlementService {
     )
   }
 
-  /** Signs, stores and publishes one receipt per executor of a finished task. */
+  /**
+   * Signs and stores one receipt per executor of a finished task, then publishes them in one
+   * gossip message.
+   */
   async settle(taskId: string, jobId: string, executors: readonly ExecutorSettlement[]): Promise<void> {
     const now = Date.now()
-    const self = peerIdFromPrivateKey(this.components.privateKey).toString()
+    const signed: Uint8Array[] = []
     for (const e of executors) {
       // settling again after a crash: a receipt already signed stands (signing another would be
       // a conflicting receipt for the same task and executor)
-      if (await this.components.ledger.has(receiptId(self, taskId, e.peer))) continue
+      if (await this.components.ledger.has(receiptId(this.self, taskId, e.peer))) continue
       const bytes = await signReceipt(
         this.components.privateKey,
         {
@@ -285,53 +302,57 @@ export class SettlementService {
       )
       await this.components.ledger.add(bytes)
       this.remember(bytes)
-      try {
-        await this.components.pubsub.publish(RECEIPTS_TOPIC, bytes)
-        this.counters.published++
-      } catch (err) {
-        // stored locally already; peers that missed it can still be told later
-        this.log('could not publish a receipt for %s: %s', taskId, (err as Error).message)
-      }
+      signed.push(bytes)
     }
+    this.counters.published += await this.publish(signed)
   }
 
   /**
-   * Checks a gossiped receipt before gossipsub forwards it: invalid → reject (gossipsub penalises
-   * the sender), a duplicate or a stranger's receipt beyond its share → ignore (not forwarded),
-   * otherwise accept. The ledger stores or holds it as its trust rules say.
+   * Checks a gossiped batch of receipts before gossipsub forwards it: a batch that does not decode
+   * or holds one invalid receipt → reject, nothing of it stored (gossipsub penalises the sender);
+   * a batch that brings nothing new (duplicates, conflicts this node already resolved, strangers'
+   * receipts beyond their share) → ignore (not forwarded); otherwise accept. The ledger stores or
+   * holds each receipt as its trust rules say.
    */
   private async validate(msg: { type: string; data?: Uint8Array }): Promise<TopicValidatorResult> {
-    this.counters.received++
-    if (msg.type !== 'signed' || msg.data == null) {
-      this.counters.rejected++
+    let results: AddResult[]
+    // a batch that does not decode counts as one rejected receipt; one that does, as all it holds
+    let count = 1
+    try {
+      if (msg.type !== 'signed' || msg.data == null) throw new Error('unsigned gossip message')
+      const receipts = decodeReceiptBatch(msg.data)
+      count = receipts.length
+      this.counters.received += count
+      results = await this.components.ledger.addAll(receipts)
+    } catch (err) {
+      this.counters.rejected += count
+      this.log('rejected a batch of %d receipt(s): %s', count, (err as Error).message)
       return TopicValidatorResult.Reject
     }
-    try {
-      const r = await this.components.ledger.add(msg.data)
+    let accept = false
+    for (const r of results) {
       switch (r.outcome) {
         case 'duplicate':
         case 'kept':
           this.counters.duplicates++
-          return TopicValidatorResult.Ignore
+          break
         case 'dropped':
           this.counters.ignored++
-          return TopicValidatorResult.Ignore
+          break
         case 'held':
           this.counters.ignored++
-          return TopicValidatorResult.Accept
+          accept = true
+          break
         default: {
           this.counters.added++
+          accept = true
           // relayed again when peers join, if it pays this node: the submitter may not reach them
           const { submitter, executor } = r.receipt.info
-          if (submitter === this.self || executor === this.self) this.remember(msg.data)
-          return TopicValidatorResult.Accept
+          if (submitter === this.self || executor === this.self) this.remember(r.receipt.bytes)
         }
       }
-    } catch (err) {
-      this.counters.rejected++
-      this.log('rejected a receipt: %s', (err as Error).message)
-      return TopicValidatorResult.Reject
     }
+    return accept ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 
   /** Without gossipsub validators (a bare pubsub), receipts are handled as they arrive. */

@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { after, before, describe, it } from 'node:test'
 import { blobCidOf } from '../../src/blobs/index.js'
 import { capacityKey, signCapacity, verifyCapacity } from '../../src/capacity/index.js'
-import { RECEIPTS_TOPIC, signReceipt, verifyReceipt } from '../../src/ledger/index.js'
+import { encodeReceiptBatch, RECEIPTS_TOPIC, signReceipt, verifyReceipt } from '../../src/ledger/index.js'
 import {
   type Claim,
   encodeSpec,
@@ -140,7 +140,7 @@ describe('hostile: replaying signed messages across networks', () => {
       )
       const rejectedBefore = victim.settlement.stats().rejected
       const announcementsBefore = victim.market.stats().announcementsRejected
-      await evil.services.pubsub.publish(RECEIPTS_TOPIC, receipt)
+      await evil.services.pubsub.publish(RECEIPTS_TOPIC, encodeReceiptBatch([receipt]))
       await evil.services.pubsub.publish(TASKS_TOPIC, announcement)
       const refused = (): boolean =>
         victim.settlement.stats().rejected > rejectedBefore &&

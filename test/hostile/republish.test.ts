@@ -8,7 +8,12 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { after, before, describe, it } from 'node:test'
-import { RECEIPTS_TOPIC, signReceipt } from '../../src/ledger/index.js'
+import {
+  decodeReceiptBatch,
+  encodeReceiptBatch,
+  RECEIPTS_TOPIC,
+  signReceipt,
+} from '../../src/ledger/index.js'
 import { TASKS_TOPIC } from '../../src/market/index.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { enc, example } from '../market/helpers.js'
@@ -61,7 +66,7 @@ describe('hostile: republish amplification', () => {
         sequence: i,
       })
       junk.add(Buffer.from(bytes).toString('base64'))
-      await evil.services.pubsub.publish(RECEIPTS_TOPIC, bytes)
+      await evil.services.pubsub.publish(RECEIPTS_TOPIC, encodeReceiptBatch([bytes]))
     }
     await eventually('the mesh to hear the junk', async () =>
       mesh.daemons.every((d) => d.settlement.stats().received >= JUNK) ? true : undefined,
@@ -70,8 +75,10 @@ describe('hostile: republish amplification', () => {
     let heard = 0
     evil.services.pubsub.addEventListener('message', (evt) => {
       if (evt.detail.topic !== RECEIPTS_TOPIC) return
-      heard++
-      if (junk.has(Buffer.from(evt.detail.data).toString('base64'))) echoed++
+      for (const r of decodeReceiptBatch(evt.detail.data)) {
+        heard++
+        if (junk.has(Buffer.from(r).toString('base64'))) echoed++
+      }
     })
     const [first, second] = mesh.daemons
     const republishedBefore = [first, second].map((d) => d.settlement.stats().republished)

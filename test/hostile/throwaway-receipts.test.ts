@@ -9,7 +9,12 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { after, before, describe, it } from 'node:test'
-import { RECEIPTS_TOPIC, signReceipt, STRANGER_RECEIPTS_MAX } from '../../src/ledger/index.js'
+import {
+  encodeReceiptBatch,
+  RECEIPTS_TOPIC,
+  signReceipt,
+  STRANGER_RECEIPTS_MAX,
+} from '../../src/ledger/index.js'
 import type { PlusoneNode } from '../../src/node/index.js'
 import { createMesh, eventually, type Mesh } from '../mesh.js'
 import { attacker, credits, diskBytes, receiptsOf } from './helpers.js'
@@ -49,7 +54,7 @@ describe('hostile: receipts signed by throwaway identities', () => {
         timestampMs: Date.now(),
         sequence: i,
       })
-      await evil.services.pubsub.publish(RECEIPTS_TOPIC, bytes)
+      await evil.services.pubsub.publish(RECEIPTS_TOPIC, encodeReceiptBatch([bytes]))
     }
     await eventually(
       `the victim to handle all ${JUNK} receipts`,

@@ -12,6 +12,7 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import type { Daemon } from '../../src/daemon/index.js'
 import {
+  encodeReceiptBatch,
   type ExportedReceipt,
   RECEIPT_SIGNING_TAG,
   RECEIPTS_TOPIC,
@@ -371,7 +372,9 @@ describe('receipt gossip on a live mesh', { timeout: 60_000 }, () => {
     }
     const before = receivers.map((d) => d.settlement.stats())
     const pubsub = publisher.node.services.pubsub
-    for (const bytes of [valid, ...Object.values(bad), valid]) await pubsub.publish(RECEIPTS_TOPIC, bytes)
+    // one receipt per gossip message: each is judged on its own
+    for (const bytes of [valid, ...Object.values(bad), valid])
+      await pubsub.publish(RECEIPTS_TOPIC, encodeReceiptBatch([bytes]))
     const after = await eventually(
       'the receivers processed 5 receipts',
       async () => {
