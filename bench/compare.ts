@@ -3,11 +3,15 @@
  * baseline commit, e.g. `git worktree add ../base 379319d && cd ../base && npm ci && npm run build`)
  * runs itself from both trees as child processes, alternating (ours, baseline, ours, ...) so both
  * see the same machine load, and prints each figure side by side with the ratio ours/baseline.
+ * With `sameBench`, both runs use ours's benchmark script in place and only the code under test
+ * comes from each tree: the script loads it from `PLUSONE_BENCH_TREE` (see {@link benchModule});
+ * nothing is written into the baseline tree (`ownScript` copies the script there instead).
  */
 import { spawn } from 'node:child_process'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { ROOT } from '../test/market/helpers.js'
 
 export interface Figure {
@@ -26,9 +30,23 @@ export function baselineArg(argv: string[]): { baseline?: string; rest: string[]
   return { baseline: resolve(argv[i + 1]), rest: [...argv.slice(0, i), ...argv.slice(i + 2)] }
 }
 
-/** Runs `node <tree>/<benchDir>/<script>.js ...args` and resolves with its stdout; bounded by `timeoutMs`. */
+/**
+ * The built tree whose code a benchmark measures: `PLUSONE_BENCH_TREE` when set (compare's
+ * `sameBench` runs), else this one. Load the code under test with `import(benchModule(...))`.
+ */
+export const benchTree = (): string => resolve(process.env.PLUSONE_BENCH_TREE ?? ROOT)
+
+/** A file URL of `dist/<path>` in {@link benchTree}, for a dynamic import. */
+export const benchModule = (path: string): string => pathToFileURL(join(benchTree(), 'dist', path)).href
+
+/**
+ * Runs `node <scriptTree>/<benchDir>/<script>.js ...args` with `tree`'s polyfill (and, when the
+ * script is not `tree`'s own, `PLUSONE_BENCH_TREE=tree`); resolves with its stdout; bounded by
+ * `timeoutMs`.
+ */
 function runIn(
   tree: string,
+  scriptTree: string,
   benchDir: string,
   script: string,
   args: string[],
@@ -37,8 +55,14 @@ function runIn(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', join(tree, 'dist/src/polyfill.js'), join(tree, benchDir, `${script}.js`), ...args],
-      { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutMs, killSignal: 'SIGKILL' },
+      ['--import', join(tree, 'dist/src/polyfill.js'), join(scriptTree, benchDir, `${script}.js`), ...args],
+      {
+        cwd: tree,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        env: scriptTree === tree ? process.env : { ...process.env, PLUSONE_BENCH_TREE: tree },
+      },
     )
     let out = ''
     child.stdout.on('data', (d: Buffer) => {
@@ -65,6 +89,8 @@ const median = (xs: number[]): number => {
  * figure's median per tree, the ratio ours/baseline, and the load average around each run.
  * With `ownScript`, the baseline runs our compiled bench (copied to `<baseline>/dist/bench-ours/`,
  * so its imports of `../src/` are the baseline's code): for a bench whose method changed since.
+ * With `sameBench`, the baseline runs our bench where it is, loading its code from the baseline
+ * through `PLUSONE_BENCH_TREE` (a bench written with {@link benchModule}).
  */
 export async function compare(
   script: string,
@@ -75,7 +101,8 @@ export async function compare(
     rounds = 1,
     timeoutMs = 20 * 60_000,
     ownScript = false,
-  }: { rounds?: number; timeoutMs?: number; ownScript?: boolean } = {},
+    sameBench = false,
+  }: { rounds?: number; timeoutMs?: number; ownScript?: boolean; sameBench?: boolean } = {},
 ): Promise<void> {
   const trees = { ours: ROOT, baseline }
   const benchDirs = { ours: 'dist/bench', baseline: ownScript ? 'dist/bench-ours' : 'dist/bench' }
@@ -90,7 +117,8 @@ export async function compare(
   for (let r = 0; r < rounds; r++) {
     for (const which of ['ours', 'baseline'] as const) {
       const before = loadavg()[0]
-      const out = await runIn(trees[which], benchDirs[which], script, args, timeoutMs)
+      const scriptTree = sameBench ? ROOT : trees[which]
+      const out = await runIn(trees[which], scriptTree, benchDirs[which], script, args, timeoutMs)
       loads.push(`${which} ${before.toFixed(1)}→${loadavg()[0].toFixed(1)}`)
       got[which].push(figures.map((f) => f.read(out) ?? Number.NaN))
       process.stderr.write(`${which} round ${r + 1}:\n${out}\n`)
@@ -98,7 +126,7 @@ export async function compare(
   }
   const width = Math.max(...figures.map((f) => f.name.length + f.unit.length + 3))
   console.log(
-    `${script}: ours (${trees.ours}) vs baseline (${baseline}${ownScript ? ', run by our bench' : ''}), median of ${rounds} alternating run(s)`,
+    `${script}: ours (${trees.ours}) vs baseline (${baseline}${ownScript || sameBench ? ', run by our bench' : ''}), median of ${rounds} alternating run(s)`,
   )
   console.log(`${'figure'.padEnd(width)}  ${'baseline'.padStart(10)}  ${'ours'.padStart(10)}  ratio`)
   figures.forEach((f, i) => {

@@ -15,10 +15,9 @@
  * Anchor (issue 5): Bacalhau's libp2p-era network ~1.3 s per job, 0.75 jobs/s.
  * Targets (issue 12): p50 ≤ 30 ms, p99 ≤ 100 ms, ≥ 100 tasks/s, ≤ 10 ms of CPU per task (all nodes).
  */
-import { writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
 import { enc, example, startMesh } from '../test/market/helpers.js'
 import { baselineArg, compare, figure } from './compare.js'
+import { startProfile } from './profile.js'
 
 const { baseline, rest } = baselineArg(process.argv.slice(2))
 if (baseline != null) {
@@ -80,13 +79,7 @@ try {
   }
   latencies.sort((a, b) => a - b)
 
-  const profileTo = process.env.PLUSONE_BENCH_PROFILE
-  const profiler = profileTo ? new Session() : undefined
-  if (profiler != null) {
-    profiler.connect()
-    await profiler.post('Profiler.enable')
-    await profiler.post('Profiler.start')
-  }
+  const profiler = await startProfile(process.env.PLUSONE_BENCH_PROFILE)
   let submitted = 0
   let finished = 0
   let failed = 0
@@ -112,11 +105,7 @@ try {
   })
   const seconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
-  if (profiler != null && profileTo != null) {
-    const { profile } = await profiler.post('Profiler.stop')
-    await writeFile(profileTo, JSON.stringify(profile))
-    profiler.disconnect()
-  }
+  await profiler?.()
   const cpuMsPerTask = (cpu.user + cpu.system) / 1000 / throughputTasks
   const executed = mesh.nodes.reduce((n, m) => n + m.market.stats().executed, 0)
 

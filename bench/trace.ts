@@ -8,13 +8,12 @@
  *
  * `task` is `empty` (default) or `primes`.
  */
-import { writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
 import { RECEIPTS_TOPIC } from '../src/ledger/index.js'
 import { TASKS_TOPIC } from '../src/market/index.js'
 import { enc, example } from '../test/market/helpers.js'
 import { createMesh, fullyConnect } from '../test/mesh.js'
 import { baselineArg, compare, figure } from './compare.js'
+import { startProfile } from './profile.js'
 
 const { baseline, rest } = baselineArg(process.argv.slice(2))
 if (baseline != null) {
@@ -33,24 +32,6 @@ const TASKS = Number(rest[0] ?? 40)
 const REPLICAS = Number(rest[1] ?? 1)
 const TASK = rest[2] ?? 'empty'
 const NODES = 10
-
-/**
- * With `PLUSONE_BENCH_PROFILE=<file.cpuprofile>`, CPU-profiles the main thread until the returned
- * function is called (bench/market.ts does the same for its throughput phase).
- */
-async function startProfile(): Promise<(() => Promise<void>) | undefined> {
-  const to = process.env.PLUSONE_BENCH_PROFILE
-  if (to == null) return undefined
-  const session = new Session()
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
-  return async () => {
-    const { profile } = await session.post('Profiler.stop')
-    await writeFile(to, JSON.stringify(profile))
-    session.disconnect()
-  }
-}
 
 const module = example(TASK === 'primes' ? 'primes' : 'wat/empty')
 const mesh = await createMesh(NODES)
@@ -73,7 +54,8 @@ try {
   }
   const submitter = mesh.daemons[0].market
   const rows: number[][] = []
-  const profiler = await startProfile()
+  // PLUSONE_BENCH_PROFILE=<file.cpuprofile>: the task loop alone is CPU-profiled
+  const profiler = await startProfile(process.env.PLUSONE_BENCH_PROFILE)
   for (let i = 0; i < TASKS + 5; i++) {
     const t0 = performance.now()
     const job = await submitter.submitJob({
