@@ -1,10 +1,11 @@
 /**
- * Receipts travel in batches: one gossip message per settled task carries the receipts of all its
- * executors (and a re-publication carries recent receipts a batch at a time). Each receipt inside
- * stays signed on its own, so it is verified, stored and exported exactly as before; the batch
- * only saves the per-message cost of gossip — an outer gossipsub signature made and checked by
- * every node, and every copy of the message encrypted, framed and sent between every pair of
- * mesh peers (docs/PERFORMANCE.md: a k=3 task sent 3 messages, ~100 copies in a 10-node mesh).
+ * Receipts travel in batches: one gossip message carries the receipts of every task a submitter
+ * settled within a short window (settlement.ts RECEIPT_BATCH_WINDOW_MS; a re-publication carries
+ * recent receipts a batch at a time). Each receipt inside stays signed on its own, so it is
+ * verified, stored and exported exactly as before; the batch only saves the per-message cost of
+ * gossip — an outer gossipsub signature made and checked by every node, and every copy of the
+ * message encrypted, framed and sent between every pair of mesh peers (docs/PERFORMANCE.md: a k=3
+ * task sent 3 messages, ~100 copies in a 10-node mesh).
  */
 import { ReceiptBatch } from '../pb/ledger.js'
 import { MalformedReceiptError, OversizeReceiptError } from './errors.js'

@@ -2,7 +2,8 @@
  * @packageDocumentation
  *
  * Settlement (DESIGN.md §3 step 7): the submitter of a finished task signs one receipt per
- * executor (accepted / rejected / timed out, fuel, price) and gossips them, one batch per task,
+ * executor (accepted / rejected / timed out, fuel, price) and gossips them in batches (one for the
+ * tasks it settled within 200 ms)
  * on `plusone/receipts/2` (batch.ts).
  * Every node verifies and stores the receipts it sees and derives from them balances (mutual
  * credit) and reputation. Nothing here does networking; the daemon feeds gossip into
@@ -21,7 +22,8 @@
  * - Units: credits are integers in micro-credits (bigint); prices are micro-credits per 10^9 fuel
  *   (per Gfuel), as in capacity records. amount = floor(price × fuel / 10^9) when accepted, else 0;
  *   a receipt whose amount differs is malformed.
- * - Gossip: one message per settled task carries all its receipts (`ReceiptBatch`, at most
+ * - Gossip: one message carries the receipts of every task settled within
+ *   {@link RECEIPT_BATCH_WINDOW_MS} (`ReceiptBatch`, at most
  *   {@link MAX_RECEIPTS_PER_BATCH} receipts and {@link MAX_RECEIPT_BATCH_BYTES}); every receipt in
  *   it is verified before any is stored, and one invalid receipt rejects the batch
  *   ({@link Ledger.addAll}).
@@ -107,9 +109,11 @@ export {
 export {
   type ExecutorSettlement,
   levelLedgerStore,
+  RECEIPT_BATCH_WINDOW_MS,
   RECEIPTS_TOPIC,
   REPUBLISH_PER_PEER_MS,
   type SettlementComponents,
+  type SettlementInit,
   SettlementService,
   type SettlementStats,
 } from './settlement.js'

@@ -3,16 +3,23 @@ import type { ComponentLogger, Logger, PeerId, PrivateKey } from '@libp2p/interf
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NetworkId } from '../network/index.js'
 import type { Sublevel } from '../store/index.js'
-import { decodeReceiptBatch, encodeReceiptBatch, groupReceipts } from './batch.js'
+import { decodeReceiptBatch, encodeReceiptBatch, groupReceipts, MAX_RECEIPTS_PER_BATCH } from './batch.js'
 import type { AddResult, Ledger } from './ledger.js'
 import { type ReceiptVerdict, receiptId, signReceipt } from './receipt.js'
 import type { LedgerStore } from './store.js'
 
 /**
- * Gossip topic of settlement receipts: each message is a batch (batch.ts), one per settled task.
+ * Gossip topic of settlement receipts: each message is a batch (batch.ts) of receipts.
  * Version 1 carried one receipt per message.
  */
 export const RECEIPTS_TOPIC = 'plusone/receipts/2'
+/**
+ * Receipts signed within this window are published together: one gossip message for every task
+ * settled in it (at most MAX_RECEIPTS_PER_BATCH receipts; a full batch goes out at once). Each
+ * message costs every node of the mesh a signature check and every mesh link a copy; receipts
+ * are not on any task's critical path (the task is done before it is settled).
+ */
+export const RECEIPT_BATCH_WINDOW_MS = 200
 /** Recent receipts (own and heard) kept to publish again when peers (re)join the topic. */
 export const REPUBLISH_MAX_RECEIPTS = 256
 /** How old a receipt may be and still be published again. */
@@ -84,6 +91,11 @@ export interface SettlementComponents {
 }
 
 /** Counts of receipts (not of gossip messages: one message carries a batch of them). */
+export interface SettlementInit {
+  /** How long signed receipts wait for others to share their gossip message. @default RECEIPT_BATCH_WINDOW_MS */
+  batchWindowMs?: number
+}
+
 export interface SettlementStats {
   published: number
   received: number
@@ -110,7 +122,7 @@ export function levelLedgerStore(db: Sublevel): LedgerStore {
 /**
  * Settlement over gossip: the submitter signs a receipt for every executor of a finished task,
  * stores them in its own ledger first (so a crash right after loses nothing) and publishes them
- * together, one batch per task, on {@link RECEIPTS_TOPIC}. Every node verifies and stores the
+ * on {@link RECEIPTS_TOPIC}, one batch for every task settled within {@link RECEIPT_BATCH_WINDOW_MS}. Every node verifies and stores the
  * receipts it hears; the ledger makes them idempotent, so a receipt heard twice, or replayed,
  * counts once.
  */
@@ -138,10 +150,18 @@ export class SettlementService {
   /** Peers that unsubscribed on a live connection since their last join. */
   private readonly toggled = new Set<string>()
   private readonly self: string
+  /** Signed and stored, waiting for the batch window to close (see {@link RECEIPT_BATCH_WINDOW_MS}). */
+  private pending: Uint8Array[] = []
+  private flushTimer?: NodeJS.Timeout
+  private readonly batchWindowMs: number
 
-  constructor(private readonly components: SettlementComponents) {
+  constructor(
+    private readonly components: SettlementComponents,
+    init: SettlementInit = {},
+  ) {
     this.log = components.logger.forComponent('plusone:settlement')
     this.self = peerIdFromPrivateKey(components.privateKey).toString()
+    this.batchWindowMs = init.batchWindowMs ?? RECEIPT_BATCH_WINDOW_MS
   }
 
   start(): void {
@@ -153,6 +173,8 @@ export class SettlementService {
   }
 
   stop(): void {
+    // what waits for its window goes out now (stored already: a failed publication loses nothing)
+    void this.flush()
     clearTimeout(this.republishTimer)
     this.republishTimer = undefined
     this.components.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
@@ -276,8 +298,9 @@ export class SettlementService {
   }
 
   /**
-   * Signs and stores one receipt per executor of a finished task, then publishes them in one
-   * gossip message.
+   * Signs and stores one receipt per executor of a finished task; resolves once they are stored.
+   * They are published within {@link RECEIPT_BATCH_WINDOW_MS}, in one gossip message with those of
+   * every other task settled meanwhile (at once when that fills a batch).
    */
   async settle(taskId: string, jobId: string, executors: readonly ExecutorSettlement[]): Promise<void> {
     const now = Date.now()
@@ -304,7 +327,24 @@ export class SettlementService {
       this.remember(bytes)
       signed.push(bytes)
     }
-    this.counters.published += await this.publish(signed)
+    await this.enqueue(signed)
+  }
+
+  /** Queues signed receipts for the current window; a full batch is published at once. */
+  private async enqueue(receipts: Uint8Array[]): Promise<void> {
+    if (receipts.length === 0) return
+    this.pending.push(...receipts)
+    if (this.pending.length >= MAX_RECEIPTS_PER_BATCH) await this.flush()
+    else this.flushTimer ??= setTimeout(() => void this.flush(), this.batchWindowMs)
+  }
+
+  /** Publishes now every signed receipt still waiting for its batch window; resolves when sent. */
+  async flush(): Promise<void> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const receipts = this.pending
+    this.pending = []
+    this.counters.published += await this.publish(receipts)
   }
 
   /**

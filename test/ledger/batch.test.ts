@@ -18,6 +18,7 @@ import {
   MAX_RECEIPTS_PER_BATCH,
   MAX_SIGNED_RECEIPT_BYTES,
   MemoryLedgerStore,
+  RECEIPT_BATCH_WINDOW_MS,
   RECEIPTS_TOPIC,
   SettlementService,
   signReceipt,
@@ -107,12 +108,19 @@ describe('receipt batches', () => {
 /** A pubsub that records what is published and exposes the topic validator gossipsub would run. */
 class RecordingPubSub implements ReceiptPubSub {
   readonly published: Array<{ topic: string; data: Uint8Array }> = []
+  #waiting: Array<() => void> = []
   readonly topicValidators = new Map<string, TopicValidatorFn>()
   subscribe(): void {}
   unsubscribe(): void {}
   async publish(topic: string, data: Uint8Array): Promise<unknown> {
     this.published.push({ topic, data })
+    for (const resolve of this.#waiting.splice(0)) resolve()
     return {}
+  }
+
+  /** Resolves at the next publication. */
+  nextPublish(): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push(resolve))
   }
   addEventListener(): void {}
   removeEventListener(): void {}
@@ -133,10 +141,13 @@ describe('SettlementService batches', () => {
     p = await peers(5)
   })
 
-  const service = async (who: TestPeer) => {
+  const service = async (who: TestPeer, batchWindowMs = RECEIPT_BATCH_WINDOW_MS) => {
     const pubsub = new RecordingPubSub()
     const ledger = await Ledger.open({ store: new MemoryLedgerStore(), self: who.id })
-    const settlement = new SettlementService({ privateKey: who.key, pubsub, ledger, logger: defaultLogger() })
+    const settlement = new SettlementService(
+      { privateKey: who.key, pubsub, ledger, logger: defaultLogger() },
+      { batchWindowMs },
+    )
     settlement.start()
     return { pubsub, ledger, settlement }
   }
@@ -144,6 +155,7 @@ describe('SettlementService batches', () => {
   it('publishes a task’s receipts in one message that an executor verifies and stores whole', async () => {
     const submitter = await service(p[0])
     const executors = [p[1], p[2], p[3]]
+    const published = submitter.pubsub.nextPublish()
     await submitter.settlement.settle(
       'bafytask-k3',
       'job-k3',
@@ -154,6 +166,9 @@ describe('SettlementService batches', () => {
         pricePerGfuel: 2_000n,
       })),
     )
+    assert.equal(submitter.pubsub.published.length, 0, 'stored, waiting for the batch window')
+    assert.equal(submitter.ledger.account(p[1].id).earned, 2_000n, 'in the submitter’s own ledger first')
+    await published
     assert.equal(submitter.pubsub.published.length, 1, 'one gossip message for the task')
     const [msg] = submitter.pubsub.published
     assert.equal(msg.topic, RECEIPTS_TOPIC)
@@ -183,6 +198,41 @@ describe('SettlementService batches', () => {
     )
     submitter.settlement.stop()
     executor.settlement.stop()
+  })
+
+  it('publishes the receipts of tasks settled within one window together, and a full batch at once', async () => {
+    const submitter = await service(p[0], 60_000)
+    const settle = (task: string, executors: TestPeer[]) =>
+      submitter.settlement.settle(
+        task,
+        'job-window',
+        executors.map((e) => ({ peer: e.id, verdict: 'accepted', fuelUsed: 1_000n, pricePerGfuel: 1n })),
+      )
+    await settle('bafy-window-1', [p[1], p[2], p[3]])
+    await settle('bafy-window-2', [p[2], p[3], p[4]])
+    assert.equal(submitter.pubsub.published.length, 0)
+    await submitter.settlement.flush()
+    assert.equal(submitter.pubsub.published.length, 1)
+    const tasks = await Promise.all(
+      decodeReceiptBatch(submitter.pubsub.published[0].data).map(
+        async (r) => (await verifyReceipt(r)).info.taskId,
+      ),
+    )
+    assert.deepEqual(tasks, [
+      'bafy-window-1',
+      'bafy-window-1',
+      'bafy-window-1',
+      'bafy-window-2',
+      'bafy-window-2',
+      'bafy-window-2',
+    ])
+    // a batch that is full does not wait for its window
+    const executors = await peers(MAX_RECEIPTS_PER_BATCH + 2)
+    await settle('bafy-window-full', executors.slice(2))
+    assert.equal(submitter.pubsub.published.length, 2)
+    assert.equal(decodeReceiptBatch(submitter.pubsub.published[1].data).length, MAX_RECEIPTS_PER_BATCH)
+    assert.equal(submitter.settlement.stats().published, 6 + MAX_RECEIPTS_PER_BATCH)
+    submitter.settlement.stop()
   })
 
   it('rejects a batch with one forged receipt and stores none of it', async () => {
