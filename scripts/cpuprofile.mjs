@@ -3,7 +3,12 @@
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by function and by package or
  * file, so a profile can be read without a flame-graph viewer.
  *
- *   node scripts/cpuprofile.mjs PROFILE.cpuprofile [top=25]
+ *   node scripts/cpuprofile.mjs PROFILE.cpuprofile [top=25] [--owners]
+ *
+ * `--owners` adds a third table: each sample charged to the innermost frame on its stack that
+ * belongs to one of our folders (src/ledger, src/market ...) or a libp2p service (gossipsub,
+ * kad-dht, peer store, ping/identify), so work done on a service's behalf in the stream stack below
+ * it (noise, yamux, tcp writes) counts as that service's; what no owner called is the read path.
  */
 import { readFileSync } from 'node:fs'
 
@@ -15,6 +20,7 @@ if (file == null) {
   process.exit(1)
 }
 const top = Number(topArg ?? 25)
+const owners = args.includes('--owners')
 const profile = JSON.parse(readFileSync(file, 'utf8'))
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
 const selfUs = new Map()
@@ -60,3 +66,30 @@ const print = (title, map) => {
 console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled`)
 print('self time by package / file', byPlace)
 print('self time by function', byFunction)
+
+if (owners) {
+  const parent = new Map()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  /** The owner a frame belongs to, or undefined. */
+  const ownerOf = (frame) => {
+    const url = frame.url ?? ''
+    if (frame.functionName === '(idle)') return '(idle)'
+    if (frame.functionName === '(garbage collector)') return '(garbage collector)'
+    if (url.startsWith('node:inspector') || url.includes('/bench/profile.')) return '(profiler)'
+    const ours = url.match(/\/src\/([a-z-]+)\//)
+    if (ours != null && !url.includes('node_modules/')) return `src/${ours[1]}`
+    for (const pkg of ['gossipsub', 'kad-dht', 'peer-store', 'ping', 'identify']) {
+      if (url.includes(`node_modules/@libp2p/${pkg}/`)) return `@libp2p/${pkg}`
+    }
+    return undefined
+  }
+  const byOwner = new Map()
+  for (const [id, us] of selfUs) {
+    let owner
+    for (let cur = id; cur != null && owner === undefined; cur = parent.get(cur))
+      owner = ownerOf(byId.get(cur).callFrame)
+    owner ??= '(stream read path: tcp, noise, yamux; no owner above)'
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + us)
+  }
+  print('self time by owner (innermost of our folders or a libp2p service on the stack)', byOwner)
+}
