@@ -33,8 +33,14 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { type BlobCid, BlobService, BlobStore, parseBlobCid } from '../src/blobs/index.js'
-import { baselineArg, compare, figure } from './compare.js'
+import type { BlobCid } from '../src/blobs/index.js'
+import { baselineArg, benchModule, compare, figure } from './compare.js'
+
+// the code under test comes from the tree being measured (compare's sameBench: the baseline's
+// with --baseline), so both trees are measured by this same script
+const { BlobService, BlobStore, parseBlobCid } = (await import(
+  benchModule('src/blobs/index.js')
+)) as typeof import('../src/blobs/index.js')
 
 const argv = process.argv.slice(2)
 const onePlace = argv.includes('--one-process')
@@ -42,8 +48,7 @@ const holderRole = argv.includes('--holder')
 const { baseline, rest } = baselineArg(argv.filter((a) => a !== '--one-process' && a !== '--holder'))
 if (baseline != null) {
   // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them.
-  // This script runs in both trees (each with its own src/): older trees' bench/blobs.ts put both
-  // ends in one process and had no --one-process, so layouts would differ otherwise
+  // This script measures both trees (older trees' bench/blobs.ts put both ends in one process)
   await compare(
     'blobs',
     [...rest.slice(0, 2), ...(onePlace ? ['--one-process'] : [])],
@@ -73,7 +78,7 @@ if (baseline != null) {
         /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
       ),
     ],
-    { rounds: Number(rest[2] ?? 1), ownScript: true },
+    { rounds: Number(rest[2] ?? 1), sameBench: true },
   )
   process.exit(0)
 }

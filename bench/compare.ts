@@ -8,7 +8,6 @@
  * nothing is written into the baseline tree (`ownScript` copies the script there instead).
  */
 import { spawn } from 'node:child_process'
-import { copyFile, mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -40,14 +39,13 @@ export const benchTree = (): string => resolve(process.env.PLUSONE_BENCH_TREE ??
 export const benchModule = (path: string): string => pathToFileURL(join(benchTree(), 'dist', path)).href
 
 /**
- * Runs `node <scriptTree>/<benchDir>/<script>.js ...args` with `tree`'s polyfill (and, when the
+ * Runs `node <scriptTree>/dist/bench/<script>.js ...args` with `tree`'s polyfill (and, when the
  * script is not `tree`'s own, `PLUSONE_BENCH_TREE=tree`); resolves with its stdout; bounded by
  * `timeoutMs`.
  */
 function runIn(
   tree: string,
   scriptTree: string,
-  benchDir: string,
   script: string,
   args: string[],
   timeoutMs: number,
@@ -55,7 +53,12 @@ function runIn(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', join(tree, 'dist/src/polyfill.js'), join(scriptTree, benchDir, `${script}.js`), ...args],
+      [
+        '--import',
+        join(tree, 'dist/src/polyfill.js'),
+        join(scriptTree, 'dist/bench', `${script}.js`),
+        ...args,
+      ],
       {
         cwd: tree,
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -87,8 +90,6 @@ const median = (xs: number[]): number => {
 /**
  * Runs `script` from ours and from `baseline`, `rounds` times each, alternating, and prints every
  * figure's median per tree, the ratio ours/baseline, and the load average around each run.
- * With `ownScript`, the baseline runs our compiled bench (copied to `<baseline>/dist/bench-ours/`,
- * so its imports of `../src/` are the baseline's code): for a bench whose method changed since.
  * With `sameBench`, the baseline runs our bench where it is, loading its code from the baseline
  * through `PLUSONE_BENCH_TREE` (a bench written with {@link benchModule}).
  */
@@ -100,25 +101,17 @@ export async function compare(
   {
     rounds = 1,
     timeoutMs = 20 * 60_000,
-    ownScript = false,
     sameBench = false,
-  }: { rounds?: number; timeoutMs?: number; ownScript?: boolean; sameBench?: boolean } = {},
+  }: { rounds?: number; timeoutMs?: number; sameBench?: boolean } = {},
 ): Promise<void> {
   const trees = { ours: ROOT, baseline }
-  const benchDirs = { ours: 'dist/bench', baseline: ownScript ? 'dist/bench-ours' : 'dist/bench' }
-  if (ownScript) {
-    await mkdir(join(baseline, benchDirs.baseline), { recursive: true })
-    for (const file of [`${script}.js`, 'compare.js']) {
-      await copyFile(join(ROOT, 'dist/bench', file), join(baseline, benchDirs.baseline, file))
-    }
-  }
   const got: Record<'ours' | 'baseline', number[][]> = { ours: [], baseline: [] }
   const loads: string[] = []
   for (let r = 0; r < rounds; r++) {
     for (const which of ['ours', 'baseline'] as const) {
       const before = loadavg()[0]
       const scriptTree = sameBench ? ROOT : trees[which]
-      const out = await runIn(trees[which], scriptTree, benchDirs[which], script, args, timeoutMs)
+      const out = await runIn(trees[which], scriptTree, script, args, timeoutMs)
       loads.push(`${which} ${before.toFixed(1)}→${loadavg()[0].toFixed(1)}`)
       got[which].push(figures.map((f) => f.read(out) ?? Number.NaN))
       process.stderr.write(`${which} round ${r + 1}:\n${out}\n`)
@@ -126,7 +119,7 @@ export async function compare(
   }
   const width = Math.max(...figures.map((f) => f.name.length + f.unit.length + 3))
   console.log(
-    `${script}: ours (${trees.ours}) vs baseline (${baseline}${ownScript || sameBench ? ', run by our bench' : ''}), median of ${rounds} alternating run(s)`,
+    `${script}: ours (${trees.ours}) vs baseline (${baseline}${sameBench ? ', run by our bench' : ''}), median of ${rounds} alternating run(s)`,
   )
   console.log(`${'figure'.padEnd(width)}  ${'baseline'.padStart(10)}  ${'ours'.padStart(10)}  ratio`)
   figures.forEach((f, i) => {
