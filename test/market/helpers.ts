@@ -23,6 +23,7 @@ import {
   type MarketComponents,
   type MarketEvent,
   type MarketInit,
+  type MarketTransport,
   TASKS_TOPIC,
 } from '../../src/market/index.js'
 import { createNode, type PlusoneNode } from '../../src/node/index.js'
@@ -76,7 +77,12 @@ export interface Mesh {
  */
 export async function startMesh(
   inits: MarketInit[],
-  options: { workers?: number; timeoutMs?: number } = {},
+  options: {
+    workers?: number
+    timeoutMs?: number
+    /** Node i's market transport, when a test wraps the real one; libp2p's by default. */
+    transport?: (node: PlusoneNode, index: number) => MarketTransport | undefined
+  } = {},
 ): Promise<Mesh> {
   const dir = await mkdtemp(join(tmpdir(), 'plusone-market-'))
   const capacities: Capacity[] = []
@@ -113,6 +119,7 @@ export async function startMesh(
         db: store.sublevel('market'),
         capacity: { known: () => capacities },
         logger: node.logger,
+        transport: options.transport?.(node, i),
       }
       const market = new Market(components, inits[i])
       await market.start()
