@@ -18,6 +18,7 @@ import { createLibp2p } from 'libp2p'
 import { BlobService, BlobStore } from '../../src/blobs/index.js'
 import type { Capacity } from '../../src/capacity/index.js'
 import {
+  CHANNEL_PROTOCOL,
   type ExecutorPolicy,
   Market,
   type MarketComponents,
@@ -98,6 +99,7 @@ export async function startMesh(
         bootstrap,
         mdns: false,
         topics: [TASKS_TOPIC],
+        drainProtocols: [CHANNEL_PROTOCOL],
       })
       const store = await openStore(join(dir, `node-${i}`, 'db'))
       const blobStore = await BlobStore.open({ dataDir: join(dir, `node-${i}`) })
