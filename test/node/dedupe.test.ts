@@ -101,4 +101,39 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
     for (const x of final.tasks) assert.match(dec(await submitter.market.result(x.taskId)), /\d/)
     for (const [a, b] of pairs) assert.equal(open(a, b).length, 1, 'no duplicate came back')
   })
+
+  it('duplicates opened while a job runs are closed without losing a bid, award, claim or blob read', {
+    timeout: 2 * JOB_TIMEOUT_MS,
+  }, async (t) => {
+    const { daemons } = mesh
+    const submitter = daemons[0]
+    const closedBefore = daemons.reduce((n, d) => n + (d.node.services.dedupe?.stats.closed ?? 0), 0)
+    const inputs = Array.from({ length: 12 }, (_, i) => ({ name: `m${i}`, bytes: enc(`0 ${300 + i}`) }))
+    const job = await submitter.market.submitJob({
+      module: example('primes'),
+      inputs,
+      replicas: 3,
+      memoryMB: 16,
+      fuel: 10_000_000,
+      // a task that lost an award reply would wait for this: far past the test's bound
+      deadlineMs: 5 * JOB_TIMEOUT_MS,
+    })
+    // while bids, awards, claims and blob reads are in flight, every pair dials again both ways
+    const signal = AbortSignal.timeout(SETTLE_MS)
+    setMaxListeners(Number.POSITIVE_INFINITY, signal)
+    await Promise.all(
+      daemons.flatMap((a) =>
+        daemons
+          .filter((b) => b !== a)
+          .map((b) => a.node.dial(b.node.getMultiaddrs()[0], { force: true, signal }).catch(() => undefined)),
+      ),
+    )
+    const final = await submitter.market.waitForJob(job.jobId, {
+      signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
+    })
+    assert.equal(final.status, 'done', JSON.stringify(final.tasks.map((x) => x.status)))
+    const closed = daemons.reduce((n, d) => n + (d.node.services.dedupe?.stats.closed ?? 0), 0) - closedBefore
+    t.diagnostic(`${closed} redundant connections closed while the job ran`)
+    assert.ok(closed > 0, 'duplicates were closed during the job')
+  })
 })
