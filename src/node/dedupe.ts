@@ -11,9 +11,10 @@
  *    the peer answers what they asked and closes its end.
  * 2. Every other stream in flight on it (a blob read, a DHT query, identify) may finish, for at
  *    most `drainTimeoutMs`. Gossipsub's streams live as long as the connection: not waited for.
- * 3. Closed. Then the kept connection is identified again: gossipsub opens its stream to a peer
- *    once, on the first connection identified, and never again while the peer stays connected,
- *    so without this a pair could lose gossip between them.
+ * 3. Closed. Then, if our gossipsub stream to the peer ran on it, the kept connection is
+ *    identified again: gossipsub opens its stream to a peer once, on the first connection
+ *    identified, and never again while the peer stays connected, so without this a pair could
+ *    lose gossip between them. (The peer does the same for its own stream.)
  *
  * Whatever was still in flight at the close is lost with it: market requests are sent again
  * (src/market/wire.ts), blob fetches are retried by their callers. Relayed and WebRTC
@@ -35,6 +36,11 @@ import { isWebRTC } from './webrtc.js'
 
 /** How long a redundant connection's streams may take to finish before it is closed. */
 export const DRAIN_TIMEOUT_MS = 5_000
+/**
+ * How often a drain looks again while no stream closes: a stream still negotiating its protocol
+ * (gossipsub's, just after identify) turns out long-lived without any event saying so.
+ */
+const DRAIN_RECHECK_MS = 50
 /** Streams that live as long as their connection (gossipsub's): never waited for. */
 const LONG_LIVED_PREFIXES = ['/meshsub/', '/floodsub/']
 
@@ -124,8 +130,18 @@ export class ConnectionDedupe implements Startable {
         s.close().catch((err: Error) => s.abort(err))
     }
     const finished = await this.#drain(connection, Date.now() + this.#drainTimeoutMs)
+    // gossipsub's own stream to the peer went with this connection: it must be reopened
+    const gossipHere = connection.streams.some(
+      (s) => s.direction === 'outbound' && LONG_LIVED_PREFIXES.some((p) => s.protocol.startsWith(p)),
+    )
     if (connection.status === 'open') {
-      if (!finished) this.stats.cutShort++
+      if (!finished) {
+        this.stats.cutShort++
+        const left = connection.streams
+          .filter((s) => s.status === 'open')
+          .map((s) => s.protocol || '(negotiating)')
+        this.#log('closing a redundant connection to %p with streams still open: %s', peer, left.join(' '))
+      }
       this.stats.closed++
       await connection.close().catch((err: Error) => connection.abort(err))
     }
@@ -135,7 +151,7 @@ export class ConnectionDedupe implements Startable {
       peer,
       this.components.connectionManager.getConnections(peer),
     )
-    if (kept == null || !this.#started) return
+    if (kept == null || !gossipHere || !this.#started) return
     try {
       await this.components.identify?.identify(kept, { signal: AbortSignal.timeout(this.#drainTimeoutMs) })
     } catch (err) {
@@ -153,7 +169,7 @@ export class ConnectionDedupe implements Startable {
       if (busy.length === 0) return true
       const left = deadline - Date.now()
       if (left <= 0) return false
-      await firstClose([...busy, connection], left)
+      await firstClose([...busy, connection], Math.min(left, DRAIN_RECHECK_MS))
     }
   }
 }

@@ -87,29 +87,23 @@ describe('market: a connection closed with a request in flight', () => {
     assert.match(dec(await submitter.market.result(job.tasks[0].taskId)), /\d/)
   }
 
-  it('a bid held in its window: the award still reaches the executor', {
-    timeout: 2 * JOB_TIMEOUT_MS,
-  }, async () => {
+  /** Runs a task while the connection is closed (once) when a request of `protocol` arrives. */
+  async function closingUnder(protocol: string, name: string): Promise<void> {
     const cut = closer(mesh.nodes[0].node, 1)
-    hooks.set(BID_PROTOCOL, cut.close)
+    hooks.set(protocol, cut.close)
     try {
-      await runOne('held-bid')
+      await runOne(name)
     } finally {
-      hooks.delete(BID_PROTOCOL)
+      hooks.delete(protocol)
     }
-    assert.equal(cut.closed(), 1, 'the connection was closed under the held bid')
-  })
+    assert.equal(cut.closed(), 1, `the connection was closed under the ${name}`)
+  }
 
-  it('a claim being answered: the task is done', {
-    timeout: 2 * JOB_TIMEOUT_MS,
-  }, async () => {
-    const cut = closer(mesh.nodes[0].node, 1)
-    hooks.set(RESULT_PROTOCOL, cut.close)
-    try {
-      await runOne('claim')
-    } finally {
-      hooks.delete(RESULT_PROTOCOL)
-    }
-    assert.equal(cut.closed(), 1, 'the connection was closed under the claim')
-  })
+  it('a bid held in its window: the award still reaches the executor', { timeout: 2 * JOB_TIMEOUT_MS }, () =>
+    closingUnder(BID_PROTOCOL, 'held bid'),
+  )
+
+  it('a claim being answered: the task is done', { timeout: 2 * JOB_TIMEOUT_MS }, () =>
+    closingUnder(RESULT_PROTOCOL, 'claim'),
+  )
 })

@@ -18,6 +18,43 @@ const NODES = 5
 const SETTLE_MS = 30_000
 const JOB_TIMEOUT_MS = 60_000
 
+/** Every daemon dials every other at the same moment, both ways, forced past any connection held. */
+async function dialAllAtOnce(daemons: Daemon[]): Promise<void> {
+  const signal = AbortSignal.timeout(SETTLE_MS)
+  setMaxListeners(Number.POSITIVE_INFINITY, signal)
+  await Promise.all(
+    daemons.flatMap((a) =>
+      daemons
+        .filter((b) => b !== a)
+        .map((b) => a.node.dial(b.node.getMultiaddrs()[0], { force: true, signal }).catch(() => undefined)),
+    ),
+  )
+}
+
+/**
+ * Submits a k=3 job of `tasks` primes tasks, runs `during` while it is in flight, and waits
+ * (bounded) for every task to finish with an output.
+ */
+async function runJob(
+  submitter: Daemon,
+  tasks: number,
+  { deadlineMs, during }: { deadlineMs?: number; during?: () => Promise<void> } = {},
+): Promise<void> {
+  const inputs = Array.from({ length: tasks }, (_, i) => ({ name: `t${i}`, bytes: enc(`0 ${100 + i}`) }))
+  const job = await submitter.market.submitJob({
+    module: example('primes'),
+    inputs,
+    replicas: 3,
+    memoryMB: 16,
+    fuel: 10_000_000,
+    deadlineMs,
+  })
+  await during?.()
+  const final = await submitter.market.waitForJob(job.jobId, { signal: AbortSignal.timeout(JOB_TIMEOUT_MS) })
+  assert.equal(final.status, 'done', JSON.stringify(final.tasks.map((x) => x.status)))
+  for (const x of final.tasks) assert.match(dec(await submitter.market.result(x.taskId)), /\d/)
+}
+
 const open = (a: Daemon, b: Daemon): Connection[] =>
   a.node.getConnections(b.node.peerId).filter((c) => c.status === 'open')
 
@@ -33,8 +70,6 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
   }, async (t) => {
     const { daemons } = mesh
     const pairs = daemons.flatMap((a, i) => daemons.slice(i + 1).map((b) => [a, b] as const))
-    const signal = AbortSignal.timeout(SETTLE_MS)
-    setMaxListeners(Number.POSITIVE_INFINITY, signal)
     // connections each node saw open, per peer
     const opened = new Map<string, number>()
     const offs = daemons.map((d) => {
@@ -45,15 +80,8 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
       d.node.addEventListener('connection:open', on)
       return () => d.node.removeEventListener('connection:open', on)
     })
-    // every node dials every other at the same moment, both ways, forced past the connection
-    // each pair may already have: every pair starts with at least two
-    await Promise.all(
-      daemons.flatMap((a) =>
-        daemons
-          .filter((b) => b !== a)
-          .map((b) => a.node.dial(b.node.getMultiaddrs()[0], { force: true, signal })),
-      ),
-    )
+    // every pair starts with at least two connections
+    await dialAllAtOnce(daemons)
     const seen = (a: Daemon, b: Daemon): number => opened.get(`${a.node.peerId}/${b.node.peerId}`) ?? 0
     // both ends saw both dials' connections open, and closed all but one
     const settled = (): boolean =>
@@ -85,20 +113,7 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
 
     // gossip reaches everyone over the connections left, and a k=3 job runs to the end
     await fullyConnect(daemons, [TASKS_TOPIC, RECEIPTS_TOPIC])
-    const submitter = daemons[0]
-    const inputs = Array.from({ length: 6 }, (_, i) => ({ name: `n${i}`, bytes: enc(`0 ${100 + i}`) }))
-    const job = await submitter.market.submitJob({
-      module: example('primes'),
-      inputs,
-      replicas: 3,
-      memoryMB: 16,
-      fuel: 10_000_000,
-    })
-    const final = await submitter.market.waitForJob(job.jobId, {
-      signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
-    })
-    assert.equal(final.status, 'done', JSON.stringify(final.tasks.map((x) => x.status)))
-    for (const x of final.tasks) assert.match(dec(await submitter.market.result(x.taskId)), /\d/)
+    await runJob(daemons[0], 6)
     for (const [a, b] of pairs) assert.equal(open(a, b).length, 1, 'no duplicate came back')
   })
 
@@ -106,32 +121,10 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
     timeout: 2 * JOB_TIMEOUT_MS,
   }, async (t) => {
     const { daemons } = mesh
-    const submitter = daemons[0]
     const closedBefore = daemons.reduce((n, d) => n + (d.node.services.dedupe?.stats.closed ?? 0), 0)
-    const inputs = Array.from({ length: 12 }, (_, i) => ({ name: `m${i}`, bytes: enc(`0 ${300 + i}`) }))
-    const job = await submitter.market.submitJob({
-      module: example('primes'),
-      inputs,
-      replicas: 3,
-      memoryMB: 16,
-      fuel: 10_000_000,
-      // a task that lost an award reply would wait for this: far past the test's bound
-      deadlineMs: 5 * JOB_TIMEOUT_MS,
-    })
-    // while bids, awards, claims and blob reads are in flight, every pair dials again both ways
-    const signal = AbortSignal.timeout(SETTLE_MS)
-    setMaxListeners(Number.POSITIVE_INFINITY, signal)
-    await Promise.all(
-      daemons.flatMap((a) =>
-        daemons
-          .filter((b) => b !== a)
-          .map((b) => a.node.dial(b.node.getMultiaddrs()[0], { force: true, signal }).catch(() => undefined)),
-      ),
-    )
-    const final = await submitter.market.waitForJob(job.jobId, {
-      signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
-    })
-    assert.equal(final.status, 'done', JSON.stringify(final.tasks.map((x) => x.status)))
+    // while bids, awards, claims and blob reads are in flight, every pair dials again both ways;
+    // a task that lost an award reply would wait for its deadline, far past the test's bound
+    await runJob(daemons[0], 12, { deadlineMs: 5 * JOB_TIMEOUT_MS, during: () => dialAllAtOnce(daemons) })
     const closed = daemons.reduce((n, d) => n + (d.node.services.dedupe?.stats.closed ?? 0), 0) - closedBefore
     t.diagnostic(`${closed} redundant connections closed while the job ran`)
     assert.ok(closed > 0, 'duplicates were closed during the job')
