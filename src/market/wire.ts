@@ -519,6 +519,12 @@ class Channel {
         } else throw new MarketChannelError('malformed channel reply')
       }
     } catch (err) {
+      if (this.draining && this.pending.size === 0 && (err as Error).name === 'UnexpectedEOFError') {
+        // drained: the peer closed its end after ours, nothing was left to answer
+        this.failed = true
+        this.onClosed(this, false)
+        return
+      }
       this.fail(err as Error)
     }
   }

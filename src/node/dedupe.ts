@@ -11,10 +11,10 @@
  *    the peer answers what they asked and closes its end.
  * 2. Every other stream in flight on it (a blob read, a DHT query, identify) may finish, for at
  *    most `drainTimeoutMs`. Gossipsub's streams live as long as the connection: not waited for.
- * 3. Closed. Then, if our gossipsub stream to the peer ran on it, the kept connection is
- *    identified again: gossipsub opens its stream to a peer once, on the first connection
- *    identified, and never again while the peer stays connected, so without this a pair could
- *    lose gossip between them. (The peer does the same for its own stream.)
+ * 3. Closed. Then the kept connection is identified again: gossipsub opens its stream to a
+ *    peer once, on the first connection identified, and never again while the peer stays
+ *    connected, so without this a pair could lose gossip between them (both ends do this, each
+ *    for its own stream; one identify exchange each).
  *
  * Whatever was still in flight at the close is lost with it: market requests are sent again
  * (src/market/wire.ts), blob fetches are retried by their callers. Relayed and WebRTC
@@ -130,10 +130,14 @@ export class ConnectionDedupe implements Startable {
         s.close().catch((err: Error) => s.abort(err))
     }
     const finished = await this.#drain(connection, Date.now() + this.#drainTimeoutMs)
-    // gossipsub's own stream to the peer went with this connection: it must be reopened
-    const gossipHere = connection.streams.some(
-      (s) => s.direction === 'outbound' && LONG_LIVED_PREFIXES.some((p) => s.protocol.startsWith(p)),
-    )
+    const others = (): Connection[] =>
+      this.components.connectionManager.getConnections(peer).filter((c) => c !== connection)
+    if (connection.status === 'open' && preferredConnection(this.components.peerId, peer, others()) == null) {
+      // the connection kept went away meanwhile: this one is the pair's only one now
+      this.#retiring.delete(connection)
+      this.#log('kept a connection to %p: the other one closed while it drained', peer)
+      return
+    }
     if (connection.status === 'open') {
       if (!finished) {
         this.stats.cutShort++
@@ -143,15 +147,16 @@ export class ConnectionDedupe implements Startable {
         this.#log('closing a redundant connection to %p with streams still open: %s', peer, left.join(' '))
       }
       this.stats.closed++
-      await connection.close().catch((err: Error) => connection.abort(err))
+      // libp2p's default close bound (1 s) turns a close on a busy thread into an abort, and an
+      // aborted gossipsub stream makes the peer drop us from gossip while we stay connected
+      const signal = AbortSignal.timeout(this.#drainTimeoutMs)
+      await connection.close({ signal }).catch((err: Error) => connection.abort(err))
     }
     if (connection.status !== 'closed') await firstClose([connection], this.#drainTimeoutMs)
-    const kept = preferredConnection(
-      this.components.peerId,
-      peer,
-      this.components.connectionManager.getConnections(peer),
-    )
-    if (kept == null || !gossipHere || !this.#started) return
+    const kept = preferredConnection(this.components.peerId, peer, others())
+    // always: the streams of a connection the peer closed first are gone from it by now, so
+    // there is no telling whether our gossipsub stream ran on it
+    if (kept == null || !this.#started) return
     try {
       await this.components.identify?.identify(kept, { signal: AbortSignal.timeout(this.#drainTimeoutMs) })
     } catch (err) {
