@@ -83,7 +83,8 @@ export type ChannelMethod = (typeof CHANNEL_METHODS)[number]
 
 /** Opens streams: on an open connection when there is one (cheaper), else by dialling. */
 export type Dialer = Pick<Libp2p, 'dialProtocol'> &
-  Partial<Pick<Libp2p, 'getConnections' | 'peerId'>> & {
+  Pick<Libp2p, 'peerId'> &
+  Partial<Pick<Libp2p, 'getConnections'>> & {
     /** A dialer that multiplexes requests (a {@link MarketWire}) answers them itself. */
     request?: MarketWire['request']
   }
@@ -131,7 +132,7 @@ async function openStream(
   // round trip for the remote to accept it (a protocol the remote lacks fails the first read)
   const options = { signal, runOnLimitedConnection: true, negotiateFully: false }
   const conns = dialer.getConnections?.(peer) ?? []
-  const open = preferredConnection(dialer.peerId ?? '', peer, conns)
+  const open = preferredConnection(dialer.peerId, peer, conns)
   if (open != null) {
     try {
       return { stream: await open.newStream(protocol, options), connection: open }
@@ -574,6 +575,10 @@ export class MarketWire implements Dialer {
     return this.dialer.getConnections?.bind(this.dialer)
   }
 
+  get peerId(): PeerId {
+    return this.dialer.peerId
+  }
+
   request = (
     peer: PeerId,
     protocol: string,
@@ -623,7 +628,7 @@ export class MarketWire implements Dialer {
       // another connection is now the one both ends keep (a simultaneous dial, an upgrade from a
       // relay): this channel drains and a new one opens there
       const conns = this.dialer.getConnections?.(peer) ?? []
-      const preferred = preferredConnection(this.dialer.peerId ?? '', peer, conns)
+      const preferred = preferredConnection(this.dialer.peerId, peer, conns)
       if (found.connection == null || preferred == null || preferred === found.connection)
         return Promise.resolve(found)
       found.drain()
