@@ -13,7 +13,14 @@ import { BlobService, BlobStore } from '../blobs/index.js'
 import { CapacityService, type Offer } from '../capacity/index.js'
 import { type Config, parseDuration, parseSize, toMicroCredits, webrtcEnabled } from '../config.js'
 import { createNode, freshDialer, handshakeCause, type PlusoneNode } from '../node/index.js'
-import { type ExecutorPolicy, type Fault, Market, type MarketInit, TASKS_TOPIC } from '../market/index.js'
+import {
+  CHANNEL_PROTOCOL,
+  type ExecutorPolicy,
+  type Fault,
+  Market,
+  type MarketInit,
+  TASKS_TOPIC,
+} from '../market/index.js'
 import { KeepConnected } from '../node/keep-connected.js'
 import { RelayFinder } from '../node/relay-finder.js'
 import { Ledger, levelLedgerStore, RECEIPTS_TOPIC, receiptId, SettlementService } from '../ledger/index.js'
@@ -143,6 +150,8 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       upnp: config.upnp,
       webrtc: webrtcEnabled(config),
       iceServers: config.iceServers,
+      // a redundant connection is closed only once the market's requests on it are answered
+      drainProtocols: [CHANNEL_PROTOCOL],
       onRefusedHandshake: (direction, err) => {
         refused++
         say(`${direction} handshake failed (${err.name}): ${handshakeCause(err, init.swarmKey != null)}`)

@@ -79,6 +79,19 @@ export class MarketChannelError extends Error {
   }
 }
 
+/**
+ * The connection (or stream) a request travelled on closed before its reply came: the request
+ * may or may not have been handled. Every market request is idempotent on the receiver, so it
+ * is sent again on another connection (wire.ts); this is thrown only when that fails too.
+ */
+export class MarketPathClosedError extends Error {
+  static name = 'MarketPathClosedError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'MarketPathClosedError'
+  }
+}
+
 /** A job cannot be removed yet: a task of it is still running or settling. */
 export class JobBusyError extends Error {
   static name = 'JobBusyError'

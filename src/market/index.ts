@@ -76,6 +76,7 @@ export {
   InvalidJobError,
   InvalidTaskSpecError,
   JobBusyError,
+  MarketPathClosedError,
   MarketStoppedError,
   NoResultError,
   PeerUnreachableError,
@@ -158,5 +159,11 @@ export {
   type NetworkCounters,
 } from './transport-memory.js'
 export type { TaskEffect, TaskEvent } from './task-events.js'
-export { BID_PROTOCOL, CHANNEL_PROTOCOL, MAX_CHANNEL_REQUEST_BYTES, RESULT_PROTOCOL } from './wire.js'
+export {
+  BID_PROTOCOL,
+  CHANNEL_PROTOCOL,
+  MAX_CHANNEL_REQUEST_BYTES,
+  REQUEST_ATTEMPTS,
+  RESULT_PROTOCOL,
+} from './wire.js'
 export { chooseCandidates, INVITE_PROTOCOL, invitationsFor } from './candidates.js'

@@ -411,6 +411,23 @@ export class TaskMachine {
     return true
   }
 
+  /**
+   * A bid sent again while the first is still held (its connection closed before the reply, and
+   * the executor's transport sent it again on another) takes the first one's place: the reply
+   * then goes where the executor still listens. Only the same peer's bid on the same round, at
+   * an acceptable price, replaces; the first one's reply (to a path already gone) is a decline.
+   */
+  #supersede(bid: HeldBid): boolean {
+    const i = this.#pending.findIndex((p) => p.peer === bid.peer)
+    if (i < 0) return false
+    const held = this.#pending[i]
+    if (bid.round === undefined || bid.round !== held.round) return false
+    if (!Number.isSafeInteger(bid.price) || bid.price > this.spec.maxPrice) return false
+    this.#pending[i] = { ...bid, latencyMs: held.latencyMs }
+    this.#do({ type: 'reply', bidId: held.bidId, decline: 'sent again' })
+    return true
+  }
+
   /** Why a bid cannot be held, or undefined when it can. */
   #refusal(bid: HeldBid): string | undefined {
     if (!Number.isSafeInteger(bid.price) || bid.price > this.spec.maxPrice) return 'price above the maximum'
@@ -429,7 +446,7 @@ export class TaskMachine {
     if (this.#bidders.size < MAX_BIDDERS_COUNTED) this.#bidders.add(bid.peer)
     // bids still arriving: no need to re-announce yet (under load, re-announcing would feed the load)
     this.#nextAnnounceAt = Math.max(this.#nextAnnounceAt, this.#now + this.#reannounceMs)
-    if (this.#reaward(bid)) return
+    if (this.#reaward(bid) || this.#supersede(bid)) return
     const refusal = this.#refusal(bid)
     if (refusal !== undefined) {
       this.#decline(bid, refusal)
@@ -525,7 +542,12 @@ export class TaskMachine {
     const peer = claim.executor
     let refusal: string | undefined
     if (!this.#awardees.some((a) => a.peer === peer)) refusal = 'not awarded'
-    else if (this.#claims.has(peer)) refusal = 'already claimed'
+    else if (this.#claims.get(peer)?.resultHash === claim.resultHash) {
+      // the same claim sent again: its acknowledgement was lost with the connection it took
+      const cancelled = this.#record.status === 'cancelled'
+      this.#do({ type: 'ack', requestId, ok: !cancelled, reason: cancelled ? 'cancelled' : '' })
+      return
+    } else if (this.#claims.has(peer)) refusal = 'already claimed'
     if (refusal !== undefined) {
       this.#do({ type: 'ack', requestId, ok: false, reason: refusal })
       return

@@ -60,7 +60,7 @@ export interface MarketComponents {
   transport?: MarketTransport
   registrar?: Pick<Libp2p, 'handle' | 'unhandle'>
   /** Opens protocol streams; with `getConnections`, reuses an open connection without a dial. */
-  dialer?: Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
+  dialer?: Pick<Libp2p, 'dialProtocol' | 'peerId'> & Partial<Pick<Libp2p, 'getConnections'>>
   pubsub: MarketPubSub
   blobStore: Pick<BlobStore, 'put' | 'get' | 'has' | 'delete' | 'list'>
   blobs: Pick<BlobService, 'fetch'>

@@ -20,11 +20,22 @@
  * request's id, so slow answers (a bid held while its window is open) never block others.
  * A peer that does not speak the channel is asked over one stream per request, as before.
  * What one peer may ask is bounded on both paths together (peer-limits.ts).
+ *
+ * Nothing in flight is lost when a connection closes (a redundant one from a simultaneous dial,
+ * a relayed one after an upgrade, a relay going away): a request whose connection closed before
+ * its reply is sent again, on another open connection or a new dial, up to
+ * {@link REQUEST_ATTEMPTS} times. That is safe because every request is idempotent on the
+ * receiver: a bid sent again replaces the held one or gets its award again (task-machine.ts), a
+ * claim sent again is acknowledged as the first was, an invitation sent again is a duplicate
+ * announcement. New requests go on the connection both ends would keep (network/connections.ts);
+ * a channel on another connection takes no more requests, and is closed once its replies are in.
+ * The responder answers every request it read before the requester closed.
  */
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { INVITE_PROTOCOL } from './candidates.js'
-import { MarketChannelError } from './errors.js'
+import { preferredConnection } from '../network/index.js'
+import { MarketChannelError, MarketPathClosedError } from './errors.js'
 import type { PeerLimits } from './peer-limits.js'
 import { MAX_ANNOUNCEMENT_BYTES, MAX_CLAIM_BYTES } from './spec.js'
 
@@ -45,6 +56,11 @@ export const MAX_MARKET_STREAMS = 64
 export const MAX_CHANNEL_REQUESTS = 256
 /** Channel streams per connection and direction (one is used; spares cover a reconnect). */
 export const MAX_CHANNEL_STREAMS = 4
+/**
+ * Times a request is sent in all when the connection it travelled on closes before its reply
+ * (each time on another open connection, or a new dial).
+ */
+export const REQUEST_ATTEMPTS = 3
 /** How long opening a channel may take before its requests fail. */
 export const CHANNEL_OPEN_TIMEOUT_MS = 10_000
 /**
@@ -67,13 +83,18 @@ export type ChannelMethod = (typeof CHANNEL_METHODS)[number]
 
 /** Opens streams: on an open connection when there is one (cheaper), else by dialling. */
 export type Dialer = Pick<Libp2p, 'dialProtocol'> &
+  Pick<Libp2p, 'peerId'> &
   Partial<Pick<Libp2p, 'getConnections'>> & {
     /** A dialer that multiplexes requests (a {@link MarketWire}) answers them itself. */
     request?: MarketWire['request']
   }
 
-/** Sends one request and reads its reply: over the dialer's channel if it has one, else a fresh stream. */
-export function request(
+/**
+ * Sends one request and reads its reply: over the dialer's channel if it has one, else a fresh
+ * stream. Sent again (at most {@link REQUEST_ATTEMPTS} times in all) while the connection it
+ * travelled on closes before the reply: see the file's comment for why that is safe.
+ */
+export async function request(
   dialer: Dialer,
   peer: PeerId,
   protocol: string,
@@ -81,25 +102,69 @@ export function request(
   maxReplyBytes: number,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
-  if (dialer.request != null) return dialer.request(peer, protocol, body, maxReplyBytes, signal)
-  return requestOnStream(dialer, peer, protocol, body, maxReplyBytes, signal)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (dialer.request != null) return await dialer.request(peer, protocol, body, maxReplyBytes, signal)
+      return await requestOnStream(dialer, peer, protocol, body, maxReplyBytes, signal)
+    } catch (err) {
+      if (!(err instanceof MarketPathClosedError) || signal.aborted || attempt >= REQUEST_ATTEMPTS) throw err
+    }
+  }
 }
 
+/** A stream and the connection it runs on (undefined when libp2p's dial did not say). */
+interface Opened {
+  stream: Stream
+  connection?: Connection
+}
+
+/**
+ * Opens a stream on the connection both ends would keep (a direct one when there is one; a
+ * relayed one, a home behind NAT, will do), or by dialling when none is open.
+ */
 async function openStream(
   dialer: Dialer,
   peer: PeerId,
   protocol: string,
   signal: AbortSignal,
-): Promise<Stream> {
-  // a direct connection when there is one; a relayed one (a home behind NAT) will do.
+): Promise<Opened> {
   // negotiateFully: false sends the protocol id with the first message instead of waiting a
   // round trip for the remote to accept it (a protocol the remote lacks fails the first read)
   const options = { signal, runOnLimitedConnection: true, negotiateFully: false }
-  const conns = dialer.getConnections?.(peer).filter((c) => c.status === 'open') ?? []
-  const open = conns.find((c) => c.limits == null) ?? conns[0]
-  return open == null
-    ? dialer.dialProtocol(peer, protocol, options)
-    : open.newStream(protocol, options).catch(() => dialer.dialProtocol(peer, protocol, options))
+  const conns = dialer.getConnections?.(peer) ?? []
+  const open = preferredConnection(dialer.peerId, peer, conns)
+  if (open != null) {
+    try {
+      return { stream: await open.newStream(protocol, options), connection: open }
+    } catch {
+      // closing under us: dial (libp2p picks or opens another connection)
+    }
+  }
+  const stream = await dialer.dialProtocol(peer, protocol, options)
+  const connection = dialer.getConnections?.(peer).find((c) => c.streams.includes(stream))
+  return { stream, connection }
+}
+
+/**
+ * Whether a request's failure means its path went away before the reply (the connection closed,
+ * or the stream ended without a reset): then it is worth sending again elsewhere. A reset stream
+ * on an open connection is the peer refusing (limits, a failed handler) and is not retried.
+ */
+function pathClosed(err: Error, connection: Connection | undefined): boolean {
+  if (err instanceof MarketPathClosedError) return true
+  if (connection != null && connection.status !== 'open') return true
+  return (
+    err.name === 'UnexpectedEOFError' ||
+    err.name === 'ConnectionClosedError' ||
+    err.name === 'MuxerClosedError'
+  )
+}
+
+function pathClosedError(peer: PeerId | string, err: Error): MarketPathClosedError {
+  return new MarketPathClosedError(
+    `the connection to ${peer.toString()} closed before the reply (${err.message})`,
+    { cause: err },
+  )
 }
 
 /** One request and its reply on a stream of their own. */
@@ -111,7 +176,7 @@ export async function requestOnStream(
   maxReplyBytes: number,
   signal: AbortSignal,
 ): Promise<Uint8Array> {
-  const stream = await openStream(dialer, peer, protocol, signal)
+  const { stream, connection } = await openStream(dialer, peer, protocol, signal)
   try {
     const lp = lpStream(stream, { maxDataLength: maxReplyBytes })
     await lp.write(body, { signal })
@@ -120,6 +185,7 @@ export async function requestOnStream(
     return reply.subarray()
   } catch (err) {
     stream.abort(err as Error)
+    if (!signal.aborted && pathClosed(err as Error, connection)) throw pathClosedError(peer, err as Error)
     throw err
   }
 }
@@ -185,6 +251,7 @@ class FrameQueue {
   #writing = 0
   #scheduled = false
   #busy = false
+  #waiters: Array<() => void> = []
 
   constructor(
     private readonly lp: LengthPrefixedStream,
@@ -194,6 +261,12 @@ class FrameQueue {
   /** Frames queued or being written. */
   get unsent(): number {
     return this.#frames.length + this.#writing
+  }
+
+  /** Resolves once every frame queued so far is written (or the stream failed). */
+  idle(): Promise<void> {
+    if (this.unsent === 0 && !this.#busy) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
   push(f: Uint8Array): void {
@@ -223,6 +296,7 @@ class FrameQueue {
     } finally {
       this.#writing = 0
       this.#busy = false
+      for (const w of this.#waiters.splice(0)) w()
     }
   }
 }
@@ -262,6 +336,9 @@ export function channelResponder(
     const peer = connection.remotePeer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_CHANNEL_REQUEST_BYTES + HEADER_BYTES })
     let inflight = 0
+    let drained: (() => void) | undefined
+    const answered = (): Promise<void> =>
+      inflight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
     const out = new FrameQueue(lp, (err) => stream.abort(err))
     const answer = (id: number, method: number, kind: number, body: Uint8Array): void => {
       // replies not yet taken by the transport: a peer that asks without reading is cut off
@@ -299,6 +376,7 @@ export function channelResponder(
         const settle = (): void => {
           inflight--
           limits?.release(peer)
+          if (inflight === 0) drained?.()
         }
         // copied: keep only the body, not the whole received buffer it may be a view of
         const body = f.body.slice()
@@ -315,8 +393,16 @@ export function channelResponder(
         )
       }
     } catch (err) {
-      if ((err as Error).name !== 'UnexpectedEOFError') onError(err as Error)
-      stream.abort(err as Error)
+      if ((err as Error).name !== 'UnexpectedEOFError' || stream.status !== 'open') {
+        if ((err as Error).name !== 'UnexpectedEOFError') onError(err as Error)
+        stream.abort(err as Error)
+        return
+      }
+      // the requester closed its end (its connection is being retired, or it stopped): answer
+      // what it asked before closing, then close ours. Each answer is bounded by its deadline.
+      await answered()
+      await out.idle()
+      await stream.close().catch((e: Error) => stream.abort(e))
     }
   }
 }
@@ -335,19 +421,39 @@ class Channel {
   private nextId = 1
   private answered = false
   private failed = false
+  private draining = false
   private readonly out: FrameQueue
 
   constructor(
     private readonly stream: Stream,
     private readonly lp: LengthPrefixedStream,
+    /** The connection it runs on, when known. */
+    readonly connection: Connection | undefined,
+    private readonly peer: PeerId,
     private readonly onClosed: (channel: Channel, unsupported: boolean) => void,
   ) {
     this.out = new FrameQueue(lp, (err) => this.fail(err))
     void this.readLoop()
   }
 
+  /** Takes new requests: not failed, not draining, and its stream still writable. */
   get open(): boolean {
-    return !this.failed && this.stream.status === 'open'
+    return (
+      !this.failed &&
+      !this.draining &&
+      this.stream.status === 'open' &&
+      this.stream.writeStatus === 'writable'
+    )
+  }
+
+  /**
+   * Takes no more requests; closes its end once the requests sent so far are written. The peer
+   * answers those and closes its end; the read loop takes the replies until then.
+   */
+  drain(): void {
+    if (this.draining || this.failed) return
+    this.draining = true
+    void this.out.idle().then(() => this.stream.close().catch((err: Error) => this.fail(err)))
   }
 
   send(method: number, body: Uint8Array, pending: Pending, signal: AbortSignal): void {
@@ -357,6 +463,11 @@ class Channel {
     }
     if (signal.aborted) {
       pending.reject(signal.reason as Error)
+      return
+    }
+    if (!this.open) {
+      // drained or broken between being chosen and this send: request() sends it elsewhere
+      pending.reject(pathClosedError(this.peer, new MarketChannelError('the channel closed')))
       return
     }
     const id = this.nextId
@@ -387,6 +498,12 @@ class Channel {
   private async readLoop(): Promise<void> {
     try {
       for (;;) {
+        if (this.draining && this.pending.size === 0 && this.out.unsent === 0) {
+          // every reply is in: the peer's end closes after ours
+          this.failed = true
+          this.onClosed(this, false)
+          return
+        }
         const f = parse((await this.lp.read()).subarray())
         this.answered = true
         const p = this.pending.get(f.id)
@@ -403,6 +520,12 @@ class Channel {
         } else throw new MarketChannelError('malformed channel reply')
       }
     } catch (err) {
+      if (this.draining && this.pending.size === 0 && (err as Error).name === 'UnexpectedEOFError') {
+        // drained: the peer closed its end after ours, nothing was left to answer
+        this.failed = true
+        this.onClosed(this, false)
+        return
+      }
       this.fail(err as Error)
     }
   }
@@ -414,12 +537,15 @@ class Channel {
   fail(err: Error): void {
     if (this.failed) return
     this.failed = true
+    const closed = pathClosed(err, this.connection) || this.draining
     this.stream.abort(err)
     const unsupported = !this.answered && err.name === 'UnsupportedProtocolError'
     this.onClosed(this, unsupported)
+    // requests whose path went away are sent again by request() (see the file's comment)
+    const reason = closed ? pathClosedError(this.peer, err) : err
     for (const p of this.pending.values()) {
       if (unsupported) p.fallback()
-      else p.reject(err)
+      else p.reject(reason)
     }
     this.pending.clear()
   }
@@ -447,6 +573,10 @@ export class MarketWire implements Dialer {
 
   get getConnections(): Libp2p['getConnections'] | undefined {
     return this.dialer.getConnections?.bind(this.dialer)
+  }
+
+  get peerId(): PeerId {
+    return this.dialer.peerId
   }
 
   request = (
@@ -493,17 +623,25 @@ export class MarketWire implements Dialer {
   private channel(peer: PeerId): Promise<Channel> {
     const key = peer.toString()
     const found = this.channels.get(key)
-    if (found instanceof Channel && found.open) return Promise.resolve(found)
     if (found instanceof Promise) return found
+    if (found instanceof Channel && found.open) {
+      // another connection is now the one both ends keep (a simultaneous dial, an upgrade from a
+      // relay): this channel drains and a new one opens there
+      const conns = this.dialer.getConnections?.(peer) ?? []
+      const preferred = preferredConnection(this.dialer.peerId, peer, conns)
+      if (found.connection == null || preferred == null || preferred === found.connection)
+        return Promise.resolve(found)
+      found.drain()
+    }
     const opening = openStream(
       this.dialer,
       peer,
       CHANNEL_PROTOCOL,
       AbortSignal.timeout(CHANNEL_OPEN_TIMEOUT_MS),
     ).then(
-      (stream) => {
+      ({ stream, connection }) => {
         const lp = lpStream(stream, { maxDataLength: MAX_REPLY_BYTES + HEADER_BYTES })
-        const channel = new Channel(stream, lp, (closed, unsupported) => {
+        const channel = new Channel(stream, lp, connection, peer, (closed, unsupported) => {
           if (this.channels.get(key) === closed) this.channels.delete(key)
           if (unsupported) this.markLegacy(key)
         })

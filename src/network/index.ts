@@ -13,6 +13,12 @@ import { createHash } from 'node:crypto'
 import { type VerifyingKey, verifyWith } from './keys.js'
 
 export { signWith, type VerifyingKey, verifyWith } from './keys.js'
+export {
+  type ConnectionView,
+  keptDirection,
+  preferredConnection,
+  redundantConnections,
+} from './connections.js'
 
 /** A network's 32-byte id. */
 export type NetworkId = Uint8Array

@@ -25,9 +25,13 @@ export const LOOKUP_TIMEOUT_MS = 5_000
 /** Peers remembered for the interval rule before the oldest are forgotten. */
 const MAX_REMEMBERED = 1024
 
-export type FreshDialerNode = Pick<Libp2p, 'dialProtocol' | 'getConnections' | 'peerStore' | 'peerRouting'>
+export type FreshDialerNode = Pick<
+  Libp2p,
+  'dialProtocol' | 'getConnections' | 'peerStore' | 'peerRouting' | 'peerId'
+>
 
-export type FreshDialer = Pick<Libp2p, 'dialProtocol' | 'getConnections'>
+/** `peerId`: the market picks the connection both ends keep by it (network/connections.ts). */
+export type FreshDialer = Pick<Libp2p, 'dialProtocol' | 'getConnections' | 'peerId'>
 
 export function freshDialer(node: FreshDialerNode, log: Logger): FreshDialer {
   const lastLookup = new Map<string, number>()
@@ -72,6 +76,7 @@ export function freshDialer(node: FreshDialerNode, log: Logger): FreshDialer {
   }
 
   return {
+    peerId: node.peerId,
     getConnections: (peer?: PeerId) => node.getConnections(peer),
     async dialProtocol(peer, protocols, options): Promise<Stream> {
       try {

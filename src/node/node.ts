@@ -16,6 +16,7 @@ import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { BoundedDatastore, peerStoreKey } from './bounded-datastore.js'
+import { type ConnectionDedupe, connectionDedupe } from './dedupe.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
@@ -95,6 +96,8 @@ export type NodeServices = {
   webrtcUpgrader?: WebRTCUpgrader
   /** Present with `upnp: true`. */
   upnp?: UpnpPortMapper
+  /** Present unless `dedupe: false`: one connection per peer pair (dedupe.ts). */
+  dedupe?: ConnectionDedupe
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -135,6 +138,18 @@ export interface NodeInit {
    * once an ICE server is configured, see `webrtcEnabled`). @default false
    */
   webrtc?: boolean
+  /**
+   * Keep one connection per peer pair: a redundant one from a simultaneous dial is drained and
+   * closed (dedupe.ts). `false` keeps every connection (the baseline of bench/dials.ts).
+   * @default true
+   */
+  dedupe?: boolean
+  /**
+   * Request channels (the market's) whose outbound streams are closed for writing when their
+   * connection is retired as redundant, so the peer answers what they asked and closes them.
+   * @default []
+   */
+  drainProtocols?: string[]
   /**
    * ICE servers for WebRTC (`stun:host:port`, `turn:user:password@host:port`). None by default:
    * no third party ever learns of a connection; two homes behind NAT need a STUN server.
@@ -297,6 +312,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
                 init.onRefusedHandshake?.(connection.direction === 'inbound' ? 'inbound' : 'outbound', err),
             }),
           }),
+      ...(init.dedupe === false ? {} : { dedupe: connectionDedupe({ drainProtocols: init.drainProtocols }) }),
       identify: identify(),
       // a home's addresses change after it connects (LAN first, relay addresses once it knows it
       // is private): its relays and bootstrap peers must hear of it, or they hand the stale

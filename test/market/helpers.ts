@@ -18,11 +18,13 @@ import { createLibp2p } from 'libp2p'
 import { BlobService, BlobStore } from '../../src/blobs/index.js'
 import type { Capacity } from '../../src/capacity/index.js'
 import {
+  CHANNEL_PROTOCOL,
   type ExecutorPolicy,
   Market,
   type MarketComponents,
   type MarketEvent,
   type MarketInit,
+  type MarketTransport,
   TASKS_TOPIC,
 } from '../../src/market/index.js'
 import { createNode, type PlusoneNode } from '../../src/node/index.js'
@@ -76,7 +78,12 @@ export interface Mesh {
  */
 export async function startMesh(
   inits: MarketInit[],
-  options: { workers?: number; timeoutMs?: number } = {},
+  options: {
+    workers?: number
+    timeoutMs?: number
+    /** Node i's market transport, when a test wraps the real one; libp2p's by default. */
+    transport?: (node: PlusoneNode, index: number) => MarketTransport | undefined
+  } = {},
 ): Promise<Mesh> {
   const dir = await mkdtemp(join(tmpdir(), 'plusone-market-'))
   const capacities: Capacity[] = []
@@ -92,6 +99,7 @@ export async function startMesh(
         bootstrap,
         mdns: false,
         topics: [TASKS_TOPIC],
+        drainProtocols: [CHANNEL_PROTOCOL],
       })
       const store = await openStore(join(dir, `node-${i}`, 'db'))
       const blobStore = await BlobStore.open({ dataDir: join(dir, `node-${i}`) })
@@ -113,6 +121,7 @@ export async function startMesh(
         db: store.sublevel('market'),
         capacity: { known: () => capacities },
         logger: node.logger,
+        transport: options.transport?.(node, i),
       }
       const market = new Market(components, inits[i])
       await market.start()

@@ -391,3 +391,62 @@ describe('TaskMachine properties', () => {
     )
   })
 })
+
+/**
+ * Requests sent again after their connection closed (src/market/wire.ts): each must be idempotent
+ * on the submitter, or the executor that re-sent it loses its award or is told its claim was refused.
+ */
+describe('TaskMachine: a request sent again after its connection closed', () => {
+  const replies = (effects: TaskEffect[]) => effects.filter((e) => e.type === 'reply' || e.type === 'ack')
+  /** When the last window timer the effects set fires. */
+  const windowAt = (effects: TaskEffect[]): number => {
+    const set = effects.filter((e) => e.type === 'setTimer' && e.timer.kind === 'window')
+    const last = set[set.length - 1]
+    assert.ok(last?.type === 'setTimer', 'a bid window is open')
+    return last.at
+  }
+  const bid = (bidId: number, peer: string, round: number, now: number): TaskEvent => ({
+    type: 'bid',
+    now,
+    bid: { bidId, peer, price: 1, latencyMs: 0, freeSlots: 1, address: '/ip4/10.0.0.1/tcp/1', round },
+  })
+
+  it('a bid sent again while the first is held takes its place: the award reaches the second', () => {
+    const { record, spec } = makeTask(1)
+    const machine = new TaskMachine(record, spec, { ...SETTINGS, bidWindowMinMs: 50 }, 0)
+    machine.handle({ type: 'start', now: 0 })
+    const round = machine.view().record.round
+    const held = machine.handle(bid(1, 'peer-1', round, 10))
+    assert.deepEqual(replies(held), [], 'the first bid is held')
+    const at = windowAt(held)
+    // its connection closed; the transport sent it again on another
+    assert.deepEqual(replies(machine.handle(bid(2, 'peer-1', round, 20))), [
+      { type: 'reply', bidId: 1, decline: 'sent again' },
+    ])
+    const closed = machine.handle({ type: 'timer', now: at, timer: { kind: 'window' }, at })
+    const award = replies(closed)
+    assert.equal(award.length, 1, JSON.stringify(award))
+    assert.equal(award[0].type === 'reply' && award[0].bidId, 2)
+    assert.ok(award[0].type === 'reply' && award[0].award != null, 'the second bid is awarded')
+    assert.equal(machine.view().quorum.awarded.length, 1)
+  })
+
+  it('a claim sent again is acknowledged like the first; a different one from the same peer is not', () => {
+    const { record, spec } = makeTask(3)
+    const machine = new TaskMachine(record, spec, SETTINGS, 0)
+    machine.handle({ type: 'start', now: 0 })
+    const round = machine.view().record.round
+    const effects = [0, 1, 2].flatMap((p) => machine.handle(bid(p + 1, `peer-${p}`, round, 1)))
+    const at = windowAt(effects)
+    machine.handle({ type: 'timer', now: at, timer: { kind: 'window' }, at })
+    assert.equal(machine.view().quorum.awarded.length, 3)
+    const claim = claimOf(record.taskId, 'peer-0', true)
+    const send = (requestId: number, c: Claim) =>
+      replies(machine.handle({ type: 'claim', now: 300, requestId, claim: c, signed: new Uint8Array([0]) }))
+    assert.deepEqual(send(10, claim), [{ type: 'ack', requestId: 10, ok: true, reason: '' }])
+    assert.deepEqual(send(11, claim), [{ type: 'ack', requestId: 11, ok: true, reason: '' }])
+    assert.deepEqual(send(12, claimOf(record.taskId, 'peer-0', false)), [
+      { type: 'ack', requestId: 12, ok: false, reason: 'already claimed' },
+    ])
+  })
+})

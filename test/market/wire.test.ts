@@ -13,6 +13,7 @@ import {
   type Responder,
   responder,
 } from '../../src/market/wire.js'
+import { keptDirection } from '../../src/network/index.js'
 import { bareNode } from './helpers.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -165,20 +166,64 @@ describe('market wire: the channel', () => {
     wire.stop()
   })
 
-  it('fails requests in flight when the connection drops, then opens a new channel', async () => {
+  it('sends a request in flight again when its connection drops: it is answered over a new one', async () => {
     const wire = new MarketWire(executor)
     await request(wire, submitter.peerId, BID_PROTOCOL, enc('warm'), 128, timeout())
-    const pending = request(wire, submitter.peerId, BID_PROTOCOL, enc('slow, then cut'), 128, timeout()).then(
-      () => undefined,
-      (err: Error) => err,
-    )
+    const before = executor.getConnections(submitter.peerId)[0]
+    const pending = request(wire, submitter.peerId, BID_PROTOCOL, enc('slow, then cut'), 128, timeout())
     await executor.hangUp(submitter.peerId)
-    assert.ok((await pending) instanceof Error, 'the request in flight fails')
-    await executor.dial(submitterAddr)
+    assert.equal(dec(await pending), 'bid reply to slow, then cut')
+    const now = executor.getConnections(submitter.peerId)
+    assert.ok(now.length > 0 && !now.includes(before), 'answered over a connection dialled again')
     assert.equal(
       dec(await request(wire, submitter.peerId, BID_PROTOCOL, enc('again'), 128, timeout())),
       'bid reply to again',
     )
+    wire.stop()
+  })
+
+  it('moves to the connection both ends keep; a request in flight on the other is still answered there', async () => {
+    const wire = new MarketWire(executor)
+    await executor.hangUp(submitter.peerId)
+    // first the connection the rule does not keep, then (a simultaneous dial) the one it keeps
+    const kept = keptDirection(executor.peerId, submitter.peerId)
+    const executorAddr = executor.getMultiaddrs()[0]
+    /** A new connection as the executor sees it, dialled from the side `direction` names. */
+    const dial = async (direction: 'inbound' | 'outbound'): Promise<void> => {
+      const opened = new Promise<void>((resolve) => {
+        const on = (evt: CustomEvent<Connection>): void => {
+          if (evt.detail.direction !== direction) return
+          executor.removeEventListener('connection:open', on)
+          resolve()
+        }
+        executor.addEventListener('connection:open', on)
+      })
+      await (direction === 'outbound'
+        ? executor.dial(submitterAddr, { force: true })
+        : submitter.dial(executorAddr, { force: true }))
+      await opened
+    }
+    await dial(kept === 'outbound' ? 'inbound' : 'outbound')
+    const slow = request(wire, submitter.peerId, BID_PROTOCOL, enc('slow on the other'), 128, timeout())
+    const otherChannel = (): Connection | undefined =>
+      executor.getConnections(submitter.peerId).find((c) => c.direction !== kept)
+    await dial(kept)
+    assert.equal(executor.getConnections(submitter.peerId).length, 2)
+    const quick = await request(wire, submitter.peerId, BID_PROTOCOL, enc('quick'), 128, timeout())
+    assert.equal(dec(quick), 'bid reply to quick')
+    assert.equal(dec(await slow), 'bid reply to slow on the other', 'the held request was answered')
+    const keptConn = executor.getConnections(submitter.peerId).find((c) => c.direction === kept)
+    assert.equal(streamsOf(keptConn, CHANNEL_PROTOCOL), 1, 'new requests ride the kept connection')
+    // the drained channel closes by itself once its replies are in (both ends closed)
+    const leftover = otherChannel()?.streams.filter((s) => s.protocol === CHANNEL_PROTOCOL) ?? []
+    await Promise.all(
+      leftover.map((s) =>
+        s.status === 'open'
+          ? new Promise((resolve) => s.addEventListener('close', resolve, { once: true }))
+          : undefined,
+      ),
+    )
+    assert.equal(streamsOf(otherChannel(), CHANNEL_PROTOCOL), 0)
     wire.stop()
   })
 
