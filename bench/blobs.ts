@@ -19,8 +19,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { Session } from 'node:inspector/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -35,6 +34,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { BlobCid } from '../src/blobs/index.js'
 import { baselineArg, benchModule, compare, figure } from './compare.js'
+import { startProfile } from './profile.js'
 
 // the code under test comes from the tree being measured (compare's sameBench: the baseline's
 // with --baseline), so both trees are measured by this same script
@@ -128,14 +128,9 @@ async function timed(
 
 /** CPU-profiles `fn` run `times` times into `file`. */
 async function profile(file: string, times: number, fn: () => Promise<unknown>): Promise<void> {
-  const session = new Session()
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
+  const stop = await startProfile(file)
   for (let i = 0; i < times; i++) await fn()
-  const { profile: result } = await session.post('Profiler.stop')
-  await writeFile(file, JSON.stringify(result))
-  session.disconnect()
+  await stop?.()
 }
 
 /**
@@ -259,7 +254,6 @@ async function main(): Promise<void> {
   const b = await node()
   const bytes = randomBytes(blobMiB * MIB)
   const held = onePlace ? await startHolder(dir, bytes) : await holderProcess()
-  const a = { peerId: held.peerId }
   const cid = held.cid
   try {
     const storeB = await BlobStore.open({ dataDir: join(dir, 'b'), maxBlobBytes: blobMiB * MIB })
@@ -274,18 +268,18 @@ async function main(): Promise<void> {
     const raw: number[] = []
     const disk: number[] = []
     const fetchOnce = async (): Promise<void> => {
-      await fetcher.fetch(cid, { holders: [a.peerId] })
+      await fetcher.fetch(cid, { holders: [held.peerId] })
     }
     // one warm-up of each, then alternate so both see the same machine state
-    await fetcher.fetch(cid, { holders: [a.peerId] })
+    await fetcher.fetch(cid, { holders: [held.peerId] })
     await storeB.delete(cid)
     await rawTcpCopy(bytes)
-    await bareStreamCopy(b, a, bytes.byteLength)
+    await bareStreamCopy(b, held, bytes.byteLength)
     for (let i = 0; i < runs; i++) {
       await timed(oursT, fetchOnce)
       await storeB.delete(cid)
       raw.push(await rawTcpCopy(bytes))
-      await timed(bareT, async () => bareStreamCopy(b, a, bytes.byteLength))
+      await timed(bareT, async () => bareStreamCopy(b, held, bytes.byteLength))
       const putStarted = performance.now()
       const putCid = await storeB.put(bytes)
       disk.push(performance.now() - putStarted)
@@ -328,7 +322,7 @@ async function main(): Promise<void> {
         await storeB.delete(cid)
       })
       await profile(profileTo.replace(/(\.cpuprofile)?$/, '-bare.cpuprofile'), runs, async () =>
-        bareStreamCopy(b, a, bytes.byteLength),
+        bareStreamCopy(b, held, bytes.byteLength),
       )
       console.log(`  profiles: ${profileTo} and its -bare twin`)
     }
