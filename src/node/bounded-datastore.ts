@@ -60,14 +60,6 @@ export class BoundedDatastore extends BaseDatastore {
     this.#peers = new Bound(PEER_STORE_PREFIX, init.maxPeers ?? MAX_PEER_ENTRIES)
   }
 
-  get prefix(): string {
-    return this.#dht.prefix
-  }
-
-  get maxEntries(): number {
-    return this.#dht.max
-  }
-
   /** DHT entries (under the prefix) now. */
   get bounded(): number {
     return this.#dht.order.size
