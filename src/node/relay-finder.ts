@@ -4,7 +4,7 @@ import type { ComponentLogger, IdentifyResult, Libp2p, PeerUpdate } from '@libp2
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Reachability } from './reachability.js'
-import { HOME_RESERVATIONS } from './relay.js'
+import { HOME_RESERVATIONS, relaysIn } from './relay.js'
 
 /** While a home holds fewer relays than it wants, it looks for more this often. */
 export const RELAY_SEARCH_INTERVAL_MS = 15_000
@@ -93,13 +93,7 @@ export class RelayFinder {
 
   /** Relays this node holds a reservation on, read from the relay addresses it advertises. */
   held(): Set<string> {
-    const out = new Set<string>()
-    for (const a of this.components.node.getMultiaddrs()) {
-      const [relay] = a.toString().split('/p2p-circuit')
-      const id = /\/p2p\/([^/]+)$/.exec(relay)?.[1]
-      if (id != null && a.toString().includes('/p2p-circuit')) out.add(id)
-    }
-    return out
+    return relaysIn(this.components.node.getMultiaddrs())
   }
 
   async #search(candidates?: string[]): Promise<void> {

@@ -100,6 +100,26 @@ interface HomeRelaysComponents {
   logger: ComponentLogger
 }
 
+/**
+ * The peer id of the relay a circuit address goes through (`…/p2p/<relay>/p2p-circuit…`), or
+ * undefined for an address that is not a circuit through a named relay.
+ */
+export function relayOf(ma: Multiaddr): string | undefined {
+  const parts = ma.toString().split('/p2p-circuit')
+  if (parts.length < 2) return undefined
+  return /\/p2p\/([^/]+)$/.exec(parts[0])?.[1]
+}
+
+/** The relays named by the circuit addresses among `addrs` (a home's advertised ones: the relays it holds). */
+export function relaysIn(addrs: readonly Multiaddr[]): Set<string> {
+  const out = new Set<string>()
+  for (const a of addrs) {
+    const id = relayOf(a)
+    if (id != null) out.add(id)
+  }
+  return out
+}
+
 /** The tag libp2p's relay transport puts on a relay it holds a reservation on (keeps it connected). */
 const RELAY_KEEP_ALIVE_TAG = 'keep-alive-circuit-relay'
 
@@ -153,14 +173,8 @@ export class HomeRelays implements Startable {
   /** Drops every reservation this node holds; returns the relays it held. */
   async release(): Promise<string[]> {
     this.#listening = false
-    const relays = new Set<string>()
-    for (const listener of this.#listeners) {
-      for (const a of listener.getAddrs()) {
-        const relay = /\/p2p\/([^/]+)\/p2p-circuit/.exec(a.toString())?.[1]
-        if (relay != null) relays.add(relay)
-      }
-    }
     const listeners = [...this.#listeners]
+    const relays = relaysIn(listeners.flatMap((l) => l.getAddrs()))
     this.#listeners.clear()
     await Promise.all(listeners.map((l) => l.close().catch(() => {})))
     // the relay connection may be closed like any other now (unless something else keeps it)

@@ -7,7 +7,7 @@ import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { PlusoneNode } from './node.js'
 import type { ReachabilityStatus } from './reachability.js'
-import type { RelayMode } from './relay.js'
+import { type RelayMode, relayOf, relaysIn } from './relay.js'
 import type { IceCheck } from './ice-check.js'
 import type { UpgradeRecord } from './webrtc.js'
 import type { UpnpStatus } from './upnp.js'
@@ -59,18 +59,12 @@ export function listeningAddresses(node: PlusoneNode): Multiaddr[] {
   )
 }
 
-function circuitRelay(ma: Multiaddr): string | undefined {
-  const parts = ma.toString().split('/p2p-circuit')
-  if (parts.length < 2) return undefined
-  return /\/p2p\/([^/]+)$/.exec(parts[0])?.[1]
-}
-
 export function describeConnection(c: Connection): ConnectionJson {
   const address = c.remoteAddr.toString()
   // a WebRTC dialer's address names the relay it signalled through, but data flows directly
   if (c.remoteAddr.getComponents().some((p) => p.name === 'webrtc'))
     return { kind: 'webrtc', direction: c.direction, address, limited: c.limits != null }
-  const via = circuitRelay(c.remoteAddr)
+  const via = relayOf(c.remoteAddr)
   const kind = via != null ? 'relayed' : 'direct'
   return { kind, via, direction: c.direction, address, limited: c.limits != null }
 }
@@ -82,11 +76,7 @@ export function reachabilityReport(
   ice: IceCheck[] = [],
 ): ReachabilityReport {
   const advertised = node.getMultiaddrs()
-  const held = new Set<string>()
-  for (const a of advertised) {
-    const r = circuitRelay(a)
-    if (r != null) held.add(r)
-  }
+  const held = relaysIn(advertised)
   const connections = { direct: 0, relayed: 0, webrtc: 0 }
   for (const c of node.getConnections()) connections[describeConnection(c).kind]++
   const status = node.services.reachability.status()
