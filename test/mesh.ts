@@ -22,6 +22,8 @@ export interface MeshOptions {
   faults?: ReadonlyArray<Fault | undefined>
   /** Market settings beyond the operator's config, for every node (see DaemonInit.market). */
   market?: DaemonInit['market']
+  /** One connection per peer pair (DaemonInit.dedupe). */
+  dedupe?: boolean
 }
 
 export interface Mesh {
@@ -65,6 +67,7 @@ export async function createMesh(n: number, opts: MeshOptions = {}): Promise<Mes
       capacityTtlMs: o.capacityTtlMs,
       fault: o.faults?.[index],
       market: o.market,
+      dedupe: o.dedupe,
     }
     const d = await startDaemon(init)
     daemons.push(d)

@@ -96,7 +96,7 @@ export type NodeServices = {
   webrtcUpgrader?: WebRTCUpgrader
   /** Present with `upnp: true`. */
   upnp?: UpnpPortMapper
-  /** Present unless `dedupe: false`: one connection per peer pair (dedupe.ts). */
+  /** Present with `dedupe: true`: one connection per peer pair (dedupe.ts). */
   dedupe?: ConnectionDedupe
 }
 
@@ -140,8 +140,10 @@ export interface NodeInit {
   webrtc?: boolean
   /**
    * Keep one connection per peer pair: a redundant one from a simultaneous dial is drained and
-   * closed (dedupe.ts). `false` keeps every connection (the baseline of bench/dials.ts).
-   * @default true
+   * closed (dedupe.ts). Off by default: after a redundant connection closes, gossipsub can lose a
+   * peer's subscriptions (test/node/dedupe.test.ts, a TODO: about 1 fresh-clone CI run in 3).
+   * `false` keeps every connection (the baseline of bench/dials.ts).
+   * @default false
    */
   dedupe?: boolean
   /**
@@ -312,7 +314,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
                 init.onRefusedHandshake?.(connection.direction === 'inbound' ? 'inbound' : 'outbound', err),
             }),
           }),
-      ...(init.dedupe === false ? {} : { dedupe: connectionDedupe({ drainProtocols: init.drainProtocols }) }),
+      ...(init.dedupe === true ? { dedupe: connectionDedupe({ drainProtocols: init.drainProtocols }) } : {}),
       identify: identify(),
       // a home's addresses change after it connects (LAN first, relay addresses once it knows it
       // is private): its relays and bootstrap peers must hear of it, or they hand the stale
