@@ -12,7 +12,7 @@
  * holder, so both figures see the same layout.
  *
  * Besides MB/s it prints the CPU each transfer costs the fetching process (whole process, and its
- * main thread): on a shared machine wall time swings 2-4x, CPU much less.
+ * main thread) and the holder's: on a shared machine wall time swings 2-4x, CPU much less.
  * With `PLUSONE_BENCH_PROFILE=<file>.cpuprofile` it then profiles `runs` more fetches into that
  * file and as many bare-stream copies into `<file>-bare.cpuprofile` (scripts/cpuprofile.mjs).
  */
@@ -71,6 +71,13 @@ if (baseline != null) {
         /CPU per transfer, ours\s+[\d.]+ ms, main thread ([\d.]+) ms/,
       ),
       figure('CPU per copy, bare stream', 'ms', 'lower', /CPU per transfer, bare stream\s+([\d.]+) ms/),
+      figure('holder CPU per blob, ours', 'ms', 'lower', /holder CPU per transfer, ours\s+([\d.]+) ms/),
+      figure(
+        'holder CPU per copy, bare',
+        'ms',
+        'lower',
+        /holder CPU per transfer, ours\s+[\d.]+ ms, bare stream ([\d.]+) ms/,
+      ),
       figure(
         '— of it main thread',
         'ms',
@@ -99,22 +106,36 @@ const BARE_PROTOCOL = '/plusone/bench/bare/1.0.0'
 /** The bare stream's writes: fixed, so a change of the blob frame size does not move the ceiling. */
 const BARE_SEND_BYTES = 512 * 1024
 
-/** CPU milliseconds used so far: the whole process, and its main thread (Linux; else NaN). */
-function cpuNow(): { all: number; main: number } {
-  const { user, system } = process.cpuUsage()
-  let main = Number.NaN
+/** The holder's process id when it runs in a child process. */
+let holderPid: number | undefined
+
+/** CPU milliseconds (utime + stime, in clock ticks of 10 ms) of a /proc stat file; NaN if unreadable. */
+function procCpu(path: string): number {
   try {
-    // fields 14 and 15 (utime, stime) of /proc/<pid>/task/<pid>/stat, in clock ticks of 10 ms
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    const stat = readFileSync(path, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    main = (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {}
-  return { all: (user + system) / 1000, main }
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+/**
+ * CPU milliseconds used so far: the whole process, its main thread (Linux; else NaN), and the
+ * holder's process when it is another one (NaN if not).
+ */
+function cpuNow(): { all: number; main: number; holder: number } {
+  const { user, system } = process.cpuUsage()
+  return {
+    all: (user + system) / 1000,
+    main: procCpu(`/proc/self/task/${process.pid}/stat`),
+    holder: holderPid != null ? procCpu(`/proc/${holderPid}/stat`) : Number.NaN,
+  }
 }
 
 /** Runs `fn`, adding its wall and CPU milliseconds to `into`. */
 async function timed(
-  into: { wall: number[]; cpu: number[]; main: number[] },
+  into: { wall: number[]; cpu: number[]; main: number[]; holder: number[] },
   fn: () => Promise<unknown>,
 ): Promise<void> {
   const c0 = cpuNow()
@@ -124,6 +145,7 @@ async function timed(
   const c1 = cpuNow()
   into.cpu.push(c1.all - c0.all)
   into.main.push(c1.main - c0.main)
+  into.holder.push(c1.holder - c0.holder)
 }
 
 /** CPU-profiles `fn` run `times` times into `file`. */
@@ -212,6 +234,7 @@ async function holderProcess(): Promise<Holder> {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
   )
+  holderPid = child.pid
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the holder process did not start within 60 s')), 60_000)
@@ -261,8 +284,8 @@ async function main(): Promise<void> {
     await fetcher.start()
     await b.dial(multiaddr(held.addr))
 
-    const oursT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
-    const bareT = { wall: [] as number[], cpu: [] as number[], main: [] as number[] }
+    const oursT = { wall: [] as number[], cpu: [] as number[], main: [] as number[], holder: [] as number[] }
+    const bareT = { wall: [] as number[], cpu: [] as number[], main: [] as number[], holder: [] as number[] }
     const ours = oursT.wall
     const bare = bareT.wall
     const raw: number[] = []
@@ -314,6 +337,11 @@ async function main(): Promise<void> {
     console.log(
       `  CPU per transfer, bare stream      ${median(bareT.cpu).toFixed(0)} ms, main thread ${median(bareT.main).toFixed(0)} ms`,
     )
+    if (!onePlace) {
+      console.log(
+        `  holder CPU per transfer, ours      ${median(oursT.holder).toFixed(0)} ms, bare stream ${median(bareT.holder).toFixed(0)} ms`,
+      )
+    }
     console.log(`  target >= 100 MB/s: ${oursMBps >= 100 ? 'met' : 'NOT met'}`)
     const profileTo = process.env.PLUSONE_BENCH_PROFILE
     if (profileTo != null && profileTo !== '') {

@@ -13,7 +13,15 @@ import { BlobResponse } from '../pb/blob.js'
 import { type BlobCid, parseBlobCid } from './cid.js'
 import { BLOB_PROTOCOL, fetchFromHolder, MAX_CHUNK_BYTES } from './client.js'
 import { BlobFetchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
-import { type ServeHook, sendStatus, serveBlob } from './server.js'
+import { varintBytes } from './frames.js'
+import {
+  FrameBuffers,
+  type ServeHook,
+  sendStatus,
+  sendTransport,
+  serveBlob,
+  type WriteBuffered,
+} from './server.js'
 import type { BlobStore } from './store.js'
 
 /**
@@ -23,6 +31,12 @@ import type { BlobStore } from './store.js'
 export const CHUNK_BYTES = MAX_CHUNK_BYTES
 /** Default number of requests a holder serves at once (more are answered BUSY). */
 export const MAX_CONCURRENT_SERVES = 32
+/**
+ * Sent frame buffers a holder keeps for its next frames, shared by its serves: 8 MiB at most
+ * with 1 MiB frames (a serve has about three in flight: one queued, one read ahead, one being
+ * encrypted).
+ */
+const FREE_FRAMES = 8
 /** Default inbound and outbound blob streams per connection. */
 export const MAX_STREAMS_PER_CONNECTION = 16
 /** Default time a holder waits for the request after a stream opens. */
@@ -82,6 +96,8 @@ export interface BlobServiceStats {
   transfers: number
   /** Verified bytes fetched and stored. */
   fetchedBytes: number
+  /** Frame buffers allocated for serving; every other frame reused one. */
+  frameBuffers: number
 }
 
 interface SharedTransfer {
@@ -94,9 +110,10 @@ export class BlobService implements Startable {
   private readonly log: Logger
   private readonly init: Required<Omit<BlobServiceInit, 'serveHook'>> & Pick<BlobServiceInit, 'serveHook'>
   private readonly inflight = new Map<string, SharedTransfer>()
+  private readonly frames: FrameBuffers
   private shutdown = new AbortController()
   private started = false
-  private readonly counters: BlobServiceStats = {
+  private readonly counters: Omit<BlobServiceStats, 'frameBuffers'> = {
     activeServes: 0,
     servedStreams: 0,
     servedBytes: 0,
@@ -118,6 +135,7 @@ export class BlobService implements Startable {
       idleTimeoutMs: init.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       serveHook: init.serveHook,
     }
+    this.frames = new FrameBuffers(varintBytes(this.init.chunkBytes) + this.init.chunkBytes, FREE_FRAMES)
   }
 
   readonly [Symbol.toStringTag] = '@plusone/blobs'
@@ -154,7 +172,7 @@ export class BlobService implements Startable {
   }
 
   stats(): BlobServiceStats {
-    return { ...this.counters }
+    return { ...this.counters, frameBuffers: this.frames.allocated }
   }
 
   /**
@@ -281,11 +299,19 @@ export class BlobService implements Startable {
         onSent: (bytes) => {
           this.counters.servedBytes += bytes
         },
+        frames: frameReuse(this.frames, sendTransport(connection)),
       })
     } finally {
       this.counters.activeServes--
     }
   }
+}
+
+function frameReuse(
+  pool: FrameBuffers,
+  transport: WriteBuffered | undefined,
+): { pool: FrameBuffers; transport: WriteBuffered } | undefined {
+  return transport != null ? { pool, transport } : undefined
 }
 
 /** One error for the caller: the shared kind when every holder failed alike, else a summary. */

@@ -71,6 +71,7 @@ export class DaemonMetrics {
           refusedBusy: 0,
           transfers: 0,
           fetchedBytes: 0,
+          frameBuffers: 0,
         },
     }
     this.#tasks = new Counter({
