@@ -2,7 +2,7 @@
  * Blob throughput over one libp2p stream (tcp + noise + yamux) on loopback, beside a raw
  * node:net copy of the same bytes in the same run.
  *
- *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs] [--one-process]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs] [--one-process] [--hash-thread]
  *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs] [rounds] [--one-process]   (baseline and
  *   ours, alternated `rounds` times, bench/compare.ts; the baseline's code is run by this script)
  *
@@ -44,14 +44,18 @@ const { BlobService, BlobStore, parseBlobCid } = (await import(
 
 const argv = process.argv.slice(2)
 const onePlace = argv.includes('--one-process')
+/** Hash fetched blobs on the store's thread whatever the core count (see HASH_THREAD_MIN_CORES). */
+const hashThread = argv.includes('--hash-thread')
 const holderRole = argv.includes('--holder')
-const { baseline, rest } = baselineArg(argv.filter((a) => a !== '--one-process' && a !== '--holder'))
+const { baseline, rest } = baselineArg(
+  argv.filter((a) => !['--one-process', '--holder', '--hash-thread'].includes(a)),
+)
 if (baseline != null) {
   // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them.
   // This script measures both trees (older trees' bench/blobs.ts put both ends in one process)
   await compare(
     'blobs',
-    [...rest.slice(0, 2), ...(onePlace ? ['--one-process'] : [])],
+    [...rest.slice(0, 2), ...(onePlace ? ['--one-process'] : []), ...(hashThread ? ['--hash-thread'] : [])],
     baseline,
     [
       figure(
@@ -71,18 +75,18 @@ if (baseline != null) {
         /CPU per transfer, ours\s+[\d.]+ ms, main thread ([\d.]+) ms/,
       ),
       figure('CPU per copy, bare stream', 'ms', 'lower', /CPU per transfer, bare stream\s+([\d.]+) ms/),
+      figure(
+        '— of it main thread',
+        'ms',
+        'lower',
+        /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
+      ),
       figure('holder CPU per blob, ours', 'ms', 'lower', /holder CPU per transfer, ours\s+([\d.]+) ms/),
       figure(
         'holder CPU per copy, bare',
         'ms',
         'lower',
         /holder CPU per transfer, ours\s+[\d.]+ ms, bare stream ([\d.]+) ms/,
-      ),
-      figure(
-        '— of it main thread',
-        'ms',
-        'lower',
-        /CPU per transfer, bare stream\s+[\d.]+ ms, main thread ([\d.]+) ms/,
       ),
     ],
     { rounds: Number(rest[2] ?? 1), sameBench: true },
@@ -279,7 +283,11 @@ async function main(): Promise<void> {
   const held = onePlace ? await startHolder(dir, bytes) : await holderProcess()
   const cid = held.cid
   try {
-    const storeB = await BlobStore.open({ dataDir: join(dir, 'b'), maxBlobBytes: blobMiB * MIB })
+    const storeB = await BlobStore.open({
+      dataDir: join(dir, 'b'),
+      maxBlobBytes: blobMiB * MIB,
+      ...(hashThread ? { hashThreadMinBytes: 0 } : {}),
+    })
     const fetcher = new BlobService({ registrar: b, dialer: b, store: storeB, logger: b.logger })
     await fetcher.start()
     await b.dial(multiaddr(held.addr))
@@ -312,7 +320,7 @@ async function main(): Promise<void> {
     const oursMBps = mbps(median(ours))
     const rawMBps = mbps(median(raw))
     console.log(
-      `blob ${blobMiB} MiB, ${runs} runs, median (best); ${onePlace ? 'both ends in this process' : 'the holder in another process'}`,
+      `blob ${blobMiB} MiB, ${runs} runs, median (best); ${onePlace ? 'both ends in this process' : 'the holder in another process'}${hashThread ? ', hashed on the store thread' : ''}`,
     )
     console.log(
       `  raw TCP copy (node:net)            ${rawMBps.toFixed(0).padStart(6)} MB/s  (${mbps(Math.min(...raw)).toFixed(0)})`,
