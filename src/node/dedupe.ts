@@ -11,10 +11,9 @@
  *    the peer answers what they asked and closes its end.
  * 2. Every other stream in flight on it (a blob read, a DHT query, identify) may finish, for at
  *    most `drainTimeoutMs`. Gossipsub's streams live as long as the connection: not waited for.
- * 3. Closed. Then the kept connection is identified again: gossipsub opens its stream to a
- *    peer once, on the first connection identified, and never again while the peer stays
- *    connected, so without this a pair could lose gossip between them (both ends do this, each
- *    for its own stream; one identify exchange each).
+ * 3. Closed. Gossipsub's streams that ran on it are reopened on the kept connection by
+ *    gossip-streams.ts (gossipsub alone would not, and could even keep a stream that closed
+ *    while it was being opened here, losing the pair's gossip for good).
  *
  * Whatever was still in flight at the close is lost with it: market requests are sent again
  * (src/market/wire.ts), blob fetches are retried by their callers. Relayed and WebRTC
@@ -30,7 +29,6 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import type { Identify } from '@libp2p/identify'
 import { preferredConnection, redundantConnections } from '../network/index.js'
 import { isWebRTC } from './webrtc.js'
 
@@ -59,8 +57,6 @@ export interface ConnectionDedupeComponents {
   connectionManager: Pick<ConnectionManager, 'getConnections'>
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
-  /** Identifies the kept connection again after a close (libp2p's identify service). */
-  identify?: Pick<Identify, 'identify'>
 }
 
 export interface DedupeStats {
@@ -118,7 +114,7 @@ export class ConnectionDedupe implements Startable {
 
   /**
    * Closes `connection` gracefully: no new requests, streams in flight finish (bounded by the
-   * drain timeout), then it closes and the peer's kept connection is identified again.
+   * drain timeout), then it closes.
    */
   async retire(connection: Connection): Promise<void> {
     if (this.#retiring.has(connection)) return
@@ -153,15 +149,6 @@ export class ConnectionDedupe implements Startable {
       await connection.close({ signal }).catch((err: Error) => connection.abort(err))
     }
     if (connection.status !== 'closed') await firstClose([connection], this.#drainTimeoutMs)
-    const kept = preferredConnection(this.components.peerId, peer, others())
-    // always: the streams of a connection the peer closed first are gone from it by now, so
-    // there is no telling whether our gossipsub stream ran on it
-    if (kept == null || !this.#started) return
-    try {
-      await this.components.identify?.identify(kept, { signal: AbortSignal.timeout(this.#drainTimeoutMs) })
-    } catch (err) {
-      this.#log('identifying %p again after a close: %s', peer, (err as Error).message)
-    }
   }
 
   /** Waits until only long-lived streams remain; false when `deadline` came first. */

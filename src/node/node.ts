@@ -17,6 +17,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { BoundedDatastore, peerStoreKey } from './bounded-datastore.js'
 import { type ConnectionDedupe, connectionDedupe } from './dedupe.js'
+import { type GossipStreamGuard, gossipStreamGuard } from './gossip-streams.js'
 import { cachingNoiseCrypto } from './noise-crypto.js'
 import { networkOf } from '../network/index.js'
 import { CAPACITY_NAMESPACE, capacitySelector, capacityValidatorWithMemory } from '../capacity/record.js'
@@ -98,6 +99,8 @@ export type NodeServices = {
   upnp?: UpnpPortMapper
   /** Present with `dedupe: true`: one connection per peer pair (dedupe.ts). */
   dedupe?: ConnectionDedupe
+  /** Keeps gossipsub's stream to a peer alive when one of its connections closes (gossip-streams.ts). */
+  gossipStreams: GossipStreamGuard
 }
 
 export type PlusoneNode = Libp2p<NodeServices>
@@ -140,9 +143,9 @@ export interface NodeInit {
   webrtc?: boolean
   /**
    * Keep one connection per peer pair: a redundant one from a simultaneous dial is drained and
-   * closed (dedupe.ts). Off by default: after a redundant connection closes, gossipsub can lose a
-   * peer's subscriptions (test/node/dedupe.test.ts, a TODO: about 1 fresh-clone CI run in 3).
-   * `false` keeps every connection (the baseline of bench/dials.ts).
+   * closed (dedupe.ts; gossip-streams.ts keeps gossip flowing over the one kept). Off by default
+   * until the suite shows it stable. `false` keeps every connection (the baseline of
+   * bench/dials.ts).
    * @default false
    */
   dedupe?: boolean
@@ -374,6 +377,9 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
           ),
         },
       }),
+      // gossipsub alone loses a peer for good when one of the pair's connections closes at the
+      // wrong moment (the dedupe's, or one the peer closes): gossip-streams.ts
+      gossipStreams: gossipStreamGuard(),
     },
   })) as PlusoneNode
   reach = node.services.reachability
