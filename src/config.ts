@@ -33,6 +33,11 @@ export interface Config {
   swarmKeyFile?: string
   /** Find peers on the LAN with mDNS. @default true */
   mdns: boolean
+  /**
+   * One connection per peer pair: when two peers dial each other at once, both keep the same
+   * connection and close the other (`false` keeps every connection). @default true
+   */
+  dedupe: boolean
   /** Control API address (HOST:PORT); loopback unless the operator says otherwise. @default '127.0.0.1:0' */
   api: string
   /** Cores offered to tasks. @default cores − 1 (at least 1) */
@@ -89,6 +94,7 @@ export function defaultConfig(): Config {
     listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
     bootstrap: [],
     mdns: true,
+    dedupe: true,
     api: '127.0.0.1:0',
     cpus,
     memoryMB: Math.max(64, Math.floor(totalmem() / 4 / 2 ** 20)),
@@ -170,6 +176,7 @@ export function validateConfig(c: Config, source: string): Config {
   )
   check(isStringArray(c.bootstrap), `${source}: "bootstrap" must be a list of multiaddrs`)
   check(typeof c.mdns === 'boolean', `${source}: "mdns" must be true or false`)
+  check(typeof c.dedupe === 'boolean', `${source}: "dedupe" must be true or false`)
   check(
     typeof c.api === 'string' && /^[^:\s]+:\d{1,5}$/.test(c.api),
     `${source}: "api" must be HOST:PORT, e.g. 127.0.0.1:5101`,

@@ -22,8 +22,6 @@ export interface MeshOptions {
   faults?: ReadonlyArray<Fault | undefined>
   /** Market settings beyond the operator's config, for every node (see DaemonInit.market). */
   market?: DaemonInit['market']
-  /** One connection per peer pair (DaemonInit.dedupe). */
-  dedupe?: boolean
 }
 
 export interface Mesh {
@@ -67,7 +65,6 @@ export async function createMesh(n: number, opts: MeshOptions = {}): Promise<Mes
       capacityTtlMs: o.capacityTtlMs,
       fault: o.faults?.[index],
       market: o.market,
-      dedupe: o.dedupe,
     }
     const d = await startDaemon(init)
     daemons.push(d)

@@ -48,6 +48,7 @@ const OPTIONS = {
   bootstrap: { type: 'string', multiple: true },
   'swarm-key': { type: 'string' },
   'no-mdns': { type: 'boolean' },
+  'no-dedupe': { type: 'boolean' },
   api: { type: 'string' },
   cpus: { type: 'string' },
   memory: { type: 'string' },
@@ -95,6 +96,9 @@ Options:
       --bootstrap MA       peer to join through (/ip4/../tcp/../p2p/ID), repeatable
       --swarm-key FILE     join only the private swarm of this key (see plusone swarm-key)
       --no-mdns            do not look for peers on the LAN
+      --no-dedupe          keep every connection to a peer. By default, when two peers dial
+                           each other at once, both keep the same connection and close the
+                           other once the requests on it are answered (at most 5 s)
       --api HOST:PORT      control API address (default 127.0.0.1:0, a free port)
       --cpus N             cores offered to tasks (default: cores - 1)
       --memory MB          memory offered to tasks, MiB (default: a quarter of RAM)
@@ -147,6 +151,7 @@ Options:
         bootstrap: values.bootstrap ?? file.bootstrap,
         swarmKeyFile: values['swarm-key'] ?? file.swarmKeyFile,
         mdns: values['no-mdns'] === true ? false : file.mdns,
+        dedupe: values['no-dedupe'] === true ? false : file.dedupe,
         api: values.api ?? file.api,
         cpus: positiveInt('--cpus', values.cpus) ?? file.cpus,
         memoryMB: positiveInt('--memory', values.memory) ?? file.memoryMB,

@@ -65,8 +65,6 @@ export interface DaemonInit {
    * keeps module-level state); the CLI's daemon does. @default false
    */
   libp2pMetrics?: boolean
-  /** One connection per peer pair (createNode's `dedupe`, off by default). */
-  dedupe?: boolean
 }
 
 export interface Daemon {
@@ -152,7 +150,7 @@ export async function startDaemon(init: DaemonInit): Promise<Daemon> {
       upnp: config.upnp,
       webrtc: webrtcEnabled(config),
       iceServers: config.iceServers,
-      dedupe: init.dedupe,
+      dedupe: config.dedupe,
       // a redundant connection is closed only once the market's requests on it are answered
       drainProtocols: [CHANNEL_PROTOCOL],
       onRefusedHandshake: (direction, err) => {

@@ -97,7 +97,7 @@ export type NodeServices = {
   webrtcUpgrader?: WebRTCUpgrader
   /** Present with `upnp: true`. */
   upnp?: UpnpPortMapper
-  /** Present with `dedupe: true`: one connection per peer pair (dedupe.ts). */
+  /** Present unless `dedupe: false`: one connection per peer pair (dedupe.ts). */
   dedupe?: ConnectionDedupe
   /** Keeps gossipsub's stream to a peer alive when one of its connections closes (gossip-streams.ts). */
   gossipStreams: GossipStreamGuard
@@ -143,10 +143,9 @@ export interface NodeInit {
   webrtc?: boolean
   /**
    * Keep one connection per peer pair: a redundant one from a simultaneous dial is drained and
-   * closed (dedupe.ts; gossip-streams.ts keeps gossip flowing over the one kept). Off by default
-   * until the suite shows it stable. `false` keeps every connection (the baseline of
-   * bench/dials.ts).
-   * @default false
+   * closed (dedupe.ts; gossip-streams.ts keeps gossip flowing over the one kept). `false` keeps
+   * every connection (the baseline of bench/dials.ts).
+   * @default true
    */
   dedupe?: boolean
   /**
@@ -317,7 +316,7 @@ export async function createNode(init: NodeInit): Promise<PlusoneNode> {
                 init.onRefusedHandshake?.(connection.direction === 'inbound' ? 'inbound' : 'outbound', err),
             }),
           }),
-      ...(init.dedupe === true ? { dedupe: connectionDedupe({ drainProtocols: init.drainProtocols }) } : {}),
+      ...(init.dedupe === false ? {} : { dedupe: connectionDedupe({ drainProtocols: init.drainProtocols }) }),
       identify: identify(),
       // a home's addresses change after it connects (LAN first, relay addresses once it knows it
       // is private): its relays and bootstrap peers must hear of it, or they hand the stale
