@@ -34,5 +34,9 @@ describe('config: sizes and durations', () => {
       () => validateConfig({ ...defaultConfig(), jobRetention: 'forever' }, 'config.json'),
       /"jobRetention"/,
     )
+    assert.throws(
+      () => validateConfig({ ...defaultConfig(), dedupe: 'no' as unknown as boolean }, 'config.json'),
+      /"dedupe" must be true or false/,
+    )
   })
 })

@@ -131,3 +131,19 @@ describe('one connection per peer pair', { timeout: 3 * JOB_TIMEOUT_MS }, () => 
     assert.ok(closed > 0, 'duplicates were closed during the job')
   })
 })
+
+describe('"dedupe": false', { timeout: JOB_TIMEOUT_MS }, () => {
+  let mesh: Mesh
+  before(async () => {
+    mesh = await createMesh(2, { config: { dedupe: false } })
+  })
+  after(async () => mesh?.stop())
+
+  it('keeps both connections of a pair that dialled each other, and gossip still reaches both', async () => {
+    const [a, b] = mesh.daemons
+    assert.equal(a.node.services.dedupe, undefined, 'no dedupe service runs')
+    await dialAllAtOnce(mesh.daemons)
+    assert.ok(open(a, b).length >= 2 && open(b, a).length >= 2, `${open(a, b).length}/${open(b, a).length}`)
+    await fullyConnect(mesh.daemons, [TASKS_TOPIC, RECEIPTS_TOPIC])
+  })
+})
