@@ -159,6 +159,9 @@ export class GossipStreamGuard implements Startable {
     if (live) return
     const key = peer.toString()
     if (deadOnly && this.#outbound?.has(key) !== true) return
+    // a peer gossipsub does not know (it does not speak gossipsub, or has not been identified yet)
+    // is not ours to introduce
+    if (!deadOnly && !this.components.pubsub.getPeers().some((p) => p.equals(peer))) return
     // gossipsub does not run on limited (relayed) connections here: runOnLimitedConnection false
     const kept = preferredConnection(
       this.components.peerId,

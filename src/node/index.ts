@@ -47,6 +47,13 @@ export {
   peerStoreKey,
 } from './bounded-datastore.js'
 export { cachingNoiseCrypto, PUBLIC_KEY_CACHE_ENTRIES } from './noise-crypto.js'
+export {
+  GossipStreamGuard,
+  type GossipStreamGuardComponents,
+  gossipStreamGuard,
+  MAX_REPAIRS_PER_WINDOW,
+  REPAIR_WINDOW_MS,
+} from './gossip-streams.js'
 export { loadOrCreateIdentity, readIdentity, IdentityError } from './identity.js'
 export {
   parseSwarmKey,

@@ -16,10 +16,15 @@ import { after, afterEach, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection, IdentifyResult } from '@libp2p/interface'
 import type { Key } from 'interface-datastore'
+import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   BoundedDatastore,
   createNode,
   DHT_DATASTORE_PREFIX,
+  GossipStreamGuard,
+  type GossipStreamGuardComponents,
+  MAX_REPAIRS_PER_WINDOW,
   type PlusoneNode,
   peerStoreKey,
 } from '../../src/node/index.js'
@@ -243,5 +248,51 @@ describe('gossip between two peers when one of their connections closes and anot
     await Promise.all(heard)
     await delivered(a, b)
     await delivered(b, a)
+  })
+})
+
+describe('the gossipsub stream guard against a peer that keeps closing its connections', () => {
+  it(`reopens gossipsub's stream at most ${MAX_REPAIRS_PER_WINDOW} times a window, however often a connection closes`, async () => {
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    // one open connection to the peer, on which no gossipsub stream is ever left open
+    const conn = {
+      remotePeer: peer,
+      status: 'open',
+      direction: 'outbound',
+      limits: undefined,
+      direct: true,
+      timeline: { open: 1 },
+      streams: [],
+    }
+    let told = 0
+    const topology = {
+      onConnect: () => {
+        told++
+      },
+    }
+    const events = new EventTarget()
+    const pubsub = Object.assign(new EventTarget(), {
+      protocols: ['/meshsub/1.2.0', '/meshsub/1.1.0'],
+      getPeers: () => [peer],
+    })
+    const components = {
+      peerId: self,
+      // gossipsub registers one topology for each of its protocols, the same object
+      registrar: { getTopologies: () => [topology] },
+      connectionManager: { getConnections: () => [conn] },
+      events,
+      logger: defaultLogger(),
+      pubsub,
+    } as unknown as GossipStreamGuardComponents
+    const guard = new GossipStreamGuard(components)
+    await guard.start()
+    for (let i = 0; i < 3 * MAX_REPAIRS_PER_WINDOW; i++) {
+      events.dispatchEvent(new CustomEvent('connection:close', { detail: { remotePeer: peer } }))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await guard.stop()
+    assert.equal(told, MAX_REPAIRS_PER_WINDOW, 'gossipsub told of the peer once per repair, within the bound')
+    assert.equal(guard.stats.reopened, MAX_REPAIRS_PER_WINDOW)
   })
 })
