@@ -188,8 +188,9 @@ export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void
     ): Promise<{ buffer: Buffer; frame: Buffer; prefix: number }> => {
       const length = Math.min(ctx.chunkBytes, size - position)
       const prefix = varintBytes(length)
+      // Every byte of the frame is overwritten below (prefix + file bytes) before it leaves.
       const buffer =
-        pool != null && pool.bytes >= frameBytes ? pool.take() : Buffer.allocUnsafeSlow(frameBytes)
+        pool != null && pool.bytes >= frameBytes ? pool.take() : Buffer.allocUnsafeSlow(prefix + length)
       const frame = buffer.subarray(0, prefix + length)
       writeVarint(length, frame, 0)
       let got = 0
