@@ -1,5 +1,6 @@
 import { anySignal } from 'any-signal'
 import type { Logger, Stream, StreamCloseEvent } from '@libp2p/interface'
+import { withTimeout } from '../abort.js'
 import { BlobRequest, BlobResponse } from '../pb/blob.js'
 import { type BlobCid, parseBlobCid } from './cid.js'
 import { FrameReader, lengthPrefixed, varintBytes, writeVarint } from './frames.js'
@@ -131,16 +132,6 @@ export function sendStatus(stream: Stream, status: BlobResponse.Status, size = 0
   stream.send(lengthPrefixed(BlobResponse.encode({ status, size })))
 }
 
-/** Runs `fn` with a signal that aborts after the idle timeout or on shutdown. */
-async function idle<T>(ctx: ServeContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const signal = anySignal([ctx.shutdown, AbortSignal.timeout(ctx.idleTimeoutMs)])
-  try {
-    return await fn(signal)
-  } finally {
-    signal.clear()
-  }
-}
-
 /** Serves one request on `stream`; never throws (failures abort the stream). */
 export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void> {
   let file: BlobFile | undefined
@@ -222,13 +213,13 @@ export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void
       // drains for another stream, or a window update lets only part of the queue out: going on
       // then would queue the whole blob here while the fetcher pauses for its disk.
       while (stream.writableNeedsDrain && stream.writeBufferLength >= ctx.chunkBytes) {
-        await idle(ctx, (signal) => nextDrain(stream, signal))
+        await withTimeout(ctx.shutdown, ctx.idleTimeoutMs, (signal) => nextDrain(stream, signal))
         sent?.release()
       }
       ctx.onSent(chunk.byteLength)
     }
     stream.send(END_MARKER)
-    await idle(ctx, (signal) => stream.close({ signal }))
+    await withTimeout(ctx.shutdown, ctx.idleTimeoutMs, (signal) => stream.close({ signal }))
   } catch (err) {
     ctx.log('serving failed: %e', err)
     stream.abort(err instanceof Error ? err : new Error(String(err)))
