@@ -34,8 +34,9 @@ export interface ServeContext {
   /** Called with the bytes of each data frame sent. */
   onSent(bytes: number): void
   /**
-   * Where frame buffers come from, and the transport whose write buffer tells when they can go
-   * back. Undefined: a new buffer per frame (see {@link FrameBuffers}).
+   * Where frame buffers come from (made for frames of `chunkBytes`), and the transport whose
+   * write buffer tells when they can go back. Undefined: a new buffer per frame (see
+   * {@link FrameBuffers}).
    */
   frames?: { pool: FrameBuffers; transport: WriteBuffered }
 }
@@ -55,12 +56,17 @@ export interface ServeContext {
 export class FrameBuffers {
   private readonly free: Buffer[] = []
 
+  /** Bytes of each buffer: the largest frame with its length prefix. */
+  readonly bytes: number
+
   constructor(
-    /** Bytes of each buffer: the largest frame with its length prefix. */
-    readonly bytes: number,
+    /** The largest frame's data bytes (the serves' `chunkBytes`). */
+    chunkBytes: number,
     /** Buffers kept for reuse at most (the rest are left to the garbage collector). */
     private readonly maxFree: number,
-  ) {}
+  ) {
+    this.bytes = varintBytes(chunkBytes) + chunkBytes
+  }
 
   /** Buffers allocated so far (the rest were reused). */
   allocated = 0
@@ -173,15 +179,13 @@ export async function serveBlob(stream: Stream, ctx: ServeContext): Promise<void
 
     const open = file
     const pool = ctx.frames?.pool
-    const frameBytes = varintBytes(ctx.chunkBytes) + ctx.chunkBytes
     const readFrame = async (
       position: number,
     ): Promise<{ buffer: Buffer; frame: Buffer; prefix: number }> => {
       const length = Math.min(ctx.chunkBytes, size - position)
       const prefix = varintBytes(length)
       // Every byte of the frame is overwritten below (prefix + file bytes) before it leaves.
-      const buffer =
-        pool != null && pool.bytes >= frameBytes ? pool.take() : Buffer.allocUnsafeSlow(prefix + length)
+      const buffer = pool?.take() ?? Buffer.allocUnsafeSlow(prefix + length)
       const frame = buffer.subarray(0, prefix + length)
       writeVarint(length, frame, 0)
       let got = 0

@@ -13,15 +13,7 @@ import { BlobResponse } from '../pb/blob.js'
 import { type BlobCid, parseBlobCid } from './cid.js'
 import { BLOB_PROTOCOL, fetchFromHolder, MAX_CHUNK_BYTES } from './client.js'
 import { BlobFetchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
-import { varintBytes } from './frames.js'
-import {
-  FrameBuffers,
-  type ServeHook,
-  sendStatus,
-  sendTransport,
-  serveBlob,
-  type WriteBuffered,
-} from './server.js'
+import { FrameBuffers, type ServeHook, sendStatus, sendTransport, serveBlob } from './server.js'
 import type { BlobStore } from './store.js'
 
 /**
@@ -135,7 +127,7 @@ export class BlobService implements Startable {
       idleTimeoutMs: init.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       serveHook: init.serveHook,
     }
-    this.frames = new FrameBuffers(varintBytes(this.init.chunkBytes) + this.init.chunkBytes, FREE_FRAMES)
+    this.frames = new FrameBuffers(this.init.chunkBytes, FREE_FRAMES)
   }
 
   readonly [Symbol.toStringTag] = '@plusone/blobs'
@@ -288,6 +280,7 @@ export class BlobService implements Startable {
     this.counters.servedStreams++
     this.log.trace('serving a blob request from %p', connection.remotePeer)
     try {
+      const transport = sendTransport(connection)
       await serveBlob(stream, {
         store: this.components.store,
         log: this.log,
@@ -299,19 +292,12 @@ export class BlobService implements Startable {
         onSent: (bytes) => {
           this.counters.servedBytes += bytes
         },
-        frames: frameReuse(this.frames, sendTransport(connection)),
+        frames: transport != null ? { pool: this.frames, transport } : undefined,
       })
     } finally {
       this.counters.activeServes--
     }
   }
-}
-
-function frameReuse(
-  pool: FrameBuffers,
-  transport: WriteBuffered | undefined,
-): { pool: FrameBuffers; transport: WriteBuffered } | undefined {
-  return transport != null ? { pool, transport } : undefined
 }
 
 /** One error for the caller: the shared kind when every holder failed alike, else a summary. */
