@@ -2,9 +2,12 @@
  * Blob throughput over one libp2p stream (tcp + noise + yamux) on loopback, beside a raw
  * node:net copy of the same bytes in the same run.
  *
- *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs] [--one-process] [--hash-thread]
+ *   npm run build && node --import ./dist/src/polyfill.js dist/bench/blobs.js [MiB] [runs] [--one-process] [--hash-thread|--hash-inline]
  *   ... dist/bench/blobs.js --baseline ../base [MiB] [runs] [rounds] [--one-process]   (baseline and
  *   ours, alternated `rounds` times, bench/compare.ts; the baseline's code is run by this script)
+ *
+ * `--hash-thread` hashes fetched blobs on the store's thread whatever their size and the core count,
+ * `--hash-inline` on the main thread (the default: the thread for blobs of 4 MiB or more on 2+ cores).
  *
  * The holder runs in a child process, as in real use, where it is another machine: its file reads
  * and the fetcher's hashing and writes do not share one main thread. `--one-process` puts both
@@ -46,16 +49,23 @@ const argv = process.argv.slice(2)
 const onePlace = argv.includes('--one-process')
 /** Hash fetched blobs on the store's thread whatever the core count (see HASH_THREAD_MIN_CORES). */
 const hashThread = argv.includes('--hash-thread')
+/** Hash fetched blobs on the main thread whatever their size. */
+const hashInline = argv.includes('--hash-inline')
 const holderRole = argv.includes('--holder')
 const { baseline, rest } = baselineArg(
-  argv.filter((a) => !['--one-process', '--holder', '--hash-thread'].includes(a)),
+  argv.filter((a) => !['--one-process', '--holder', '--hash-thread', '--hash-inline'].includes(a)),
 )
 if (baseline != null) {
   // [MiB] [runs] go to each tree's bench; a third number is how many times to alternate them.
   // This script measures both trees (older trees' bench/blobs.ts put both ends in one process)
   await compare(
     'blobs',
-    [...rest.slice(0, 2), ...(onePlace ? ['--one-process'] : []), ...(hashThread ? ['--hash-thread'] : [])],
+    [
+      ...rest.slice(0, 2),
+      ...(onePlace ? ['--one-process'] : []),
+      ...(hashThread ? ['--hash-thread'] : []),
+      ...(hashInline ? ['--hash-inline'] : []),
+    ],
     baseline,
     [
       figure(
@@ -287,6 +297,7 @@ async function main(): Promise<void> {
       dataDir: join(dir, 'b'),
       maxBlobBytes: blobMiB * MIB,
       ...(hashThread ? { hashThreadMinBytes: 0 } : {}),
+      ...(hashInline ? { hashThreadMinBytes: Number.POSITIVE_INFINITY } : {}),
     })
     const fetcher = new BlobService({ registrar: b, dialer: b, store: storeB, logger: b.logger })
     await fetcher.start()
@@ -320,7 +331,7 @@ async function main(): Promise<void> {
     const oursMBps = mbps(median(ours))
     const rawMBps = mbps(median(raw))
     console.log(
-      `blob ${blobMiB} MiB, ${runs} runs, median (best); ${onePlace ? 'both ends in this process' : 'the holder in another process'}${hashThread ? ', hashed on the store thread' : ''}`,
+      `blob ${blobMiB} MiB, ${runs} runs, median (best); ${onePlace ? 'both ends in this process' : 'the holder in another process'}${hashThread ? ', hashed on the store thread' : hashInline ? ', hashed inline' : ''}`,
     )
     console.log(
       `  raw TCP copy (node:net)            ${rawMBps.toFixed(0).padStart(6)} MB/s  (${mbps(Math.min(...raw)).toFixed(0)})`,

@@ -6,11 +6,11 @@ import type { AbortOptions, Logger } from '@libp2p/interface'
 import { type BlobCid, blobCidOf } from './cid.js'
 import { BlobHashMismatchError, BlobNotFoundError, BlobTooLargeError } from './errors.js'
 import {
+  type BlobHasher,
   HASH_THREAD_MIN_BYTES,
   HASH_THREAD_MIN_CORES,
   HashThread,
   KnownDigest,
-  type StreamHasher,
 } from './hasher.js'
 import { type BlobWriter, FileBlobWriter, mapFsError } from './writer.js'
 
@@ -36,9 +36,10 @@ export interface BlobStoreInit {
   /** Hash every `get` against its CID. @default false */
   verifyOnRead?: boolean
   /**
-   * Writers expecting at least this many bytes hash them on a worker thread (started on
-   * demand, one per store) instead of the main thread. @default HASH_THREAD_MIN_BYTES (4 MiB)
-   * on machines with HASH_THREAD_MIN_CORES (4) or more cores, else never
+   * Writers expecting at least this many bytes have them hashed by a worker thread (started on
+   * demand, one per store) that reads them back from the temp file, instead of on the main
+   * thread. @default HASH_THREAD_MIN_BYTES (4 MiB) on machines with HASH_THREAD_MIN_CORES (2)
+   * or more cores, else never
    */
   hashThreadMinBytes?: number
   /** File operations. @default node:fs/promises */
@@ -142,10 +143,10 @@ export class BlobStore {
   async writer(options: WriterOptions = {}): Promise<BlobWriter> {
     const maxBytes = Math.min(options.maxBytes ?? this.maxBlobBytes, this.maxBlobBytes)
     const threaded = (options.expectedBytes ?? 0) >= this.hashThreadMinBytes
-    return this.newWriter(maxBytes, threaded ? this.hashThread : undefined)
+    return this.newWriter(maxBytes, threaded ? 'thread' : undefined)
   }
 
-  private async newWriter(maxBytes: number, hashing?: HashThread | StreamHasher): Promise<BlobWriter> {
+  private async newWriter(maxBytes: number, hashing?: 'thread' | BlobHasher): Promise<BlobWriter> {
     const tempPath = join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
     let file: fsp.FileHandle
     try {
@@ -161,7 +162,7 @@ export class BlobStore {
         unlink: async (path) => this.fs.unlink(path),
       },
       maxBytes,
-      hashing,
+      hashing === 'thread' ? (onFailure) => this.hashThread.hasher(tempPath, onFailure) : hashing,
     )
   }
 

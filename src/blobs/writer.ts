@@ -1,10 +1,15 @@
 import type { FileHandle } from 'node:fs/promises'
 import { type BlobCid, blobCidFromDigest } from './cid.js'
 import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './errors.js'
-import { HASH_BATCH_BYTES, HashThread, InlineHasher, type StreamHasher } from './hasher.js'
+import { type BlobHasher, InlineHasher } from './hasher.js'
 
-/** Bytes queued for the disk before `write()` makes the producer wait. */
-export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/**
+ * Bytes queued for the disk before `write()` makes the producer wait. The file writes run on
+ * libuv's pool, which on a busy machine can wait its turn for a core for tens of milliseconds:
+ * at 8 MiB a 64 MiB fetch here paused its stream 4-7 times (10-40 ms in all), at 16 MiB almost
+ * never (docs/PERFORMANCE.md).
+ */
+export const WRITER_HIGH_WATER_BYTES = 16 * 1024 * 1024
 /**
  * Written bytes after which the writer asks the disk to flush them (`fdatasync`) in the
  * background while more arrive, so `commit`'s fsync only waits for the tail instead of the
@@ -15,8 +20,8 @@ export const WRITER_FLUSH_EVERY_BYTES = 8 * 1024 * 1024
 const MAX_IOVECS = 1024
 
 /**
- * A blob being written: bytes are hashed (on the store's hash thread for large blobs) and go
- * to a temp file as they arrive, and every
+ * A blob being written: bytes go to a temp file as they arrive and are hashed (inline, or read
+ * back from the file by the store's hash thread for large blobs), and every
  * WRITER_FLUSH_EVERY_BYTES are flushed to disk in the background; `commit` checks the hash,
  * fsyncs the rest and renames the file into place, so a reader never sees a partial blob.
  * Until `commit` resolves, nothing is visible under a CID.
@@ -55,20 +60,9 @@ export function mapFsError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
-/** Bytes on their way to the file and the hasher; gone when both are done with them. */
-interface Piece {
-  bytes: Uint8Array
-  /** Users left: the file write and the hash. */
-  refs: number
-  /** The whole shared buffer, reused once both are done. */
-  batch?: Uint8Array
-}
-
 export class FileBlobWriter implements BlobWriter {
-  private readonly hasher: StreamHasher
-  private readonly thread: HashThread | undefined
-  private queue: Piece[] = []
-  /** Accepted bytes not yet both written and hashed. */
+  private queue: Uint8Array[] = []
+  /** Accepted bytes not yet written to the file. */
   private pendingBytes = 0
   private position = 0
   private accepted = 0
@@ -78,8 +72,7 @@ export class FileBlobWriter implements BlobWriter {
   private failure: Error | undefined
   private done = false
   private waiters: Array<() => void> = []
-  private batch: Uint8Array | undefined
-  private batchFill = 0
+  private readonly hasher: BlobHasher
 
   constructor(
     private readonly file: FileHandle,
@@ -87,21 +80,18 @@ export class FileBlobWriter implements BlobWriter {
     private readonly target: WriterTarget,
     private readonly maxBytes: number,
     /**
-     * How to hash. Undefined: inline, the caller's bytes hashed at once and written as they are
-     * (no copy). A HashThread: bytes are copied into its shared batch buffers, and each full one
-     * is written to the file and hashed on the thread at the same time. A StreamHasher: that one.
+     * How to hash: a function given the writer's failure callback (the store's hash thread, which
+     * reads the bytes back from the temp file), or a hasher. @default inline, as bytes are accepted
      */
-    hashing?: HashThread | StreamHasher,
+    hashing: BlobHasher | ((onFailure: (err: Error) => void) => BlobHasher) = new InlineHasher(),
   ) {
-    if (hashing instanceof HashThread) {
-      this.thread = hashing
-      this.hasher = hashing.hasher((err) => {
-        this.failure ??= err
-        this.wake()
-      })
-    } else {
-      this.hasher = hashing ?? new InlineHasher()
-    }
+    this.hasher =
+      typeof hashing === 'function'
+        ? hashing((err) => {
+            this.failure ??= err
+            this.wake()
+          })
+        : hashing
   }
 
   get bytesWritten(): number {
@@ -121,8 +111,9 @@ export class FileBlobWriter implements BlobWriter {
     }
     this.accepted += bytes.byteLength
     this.pendingBytes += bytes.byteLength
-    if (this.thread != null) this.copy(bytes)
-    else this.enqueue({ bytes, refs: 2 })
+    this.hasher.update(bytes)
+    this.queue.push(bytes)
+    this.pump()
   }
 
   async drain(): Promise<void> {
@@ -136,18 +127,18 @@ export class FileBlobWriter implements BlobWriter {
     if (this.done) throw new Error('blob writer is finished')
     try {
       if (this.failure != null) throw this.failure
-      this.seal()
-      // the thread hashes the tail while the file catches up
-      const digest = this.hasher.digest()
-      digest.catch(() => {})
       await this.flush()
       await this.flushing
       if (this.failure != null) throw this.failure
+      // a read-back hash reads the tail while the disk takes it
+      const digest = this.hasher.digest()
+      const synced = this.file.sync()
+      synced.catch(() => {})
       const cid = blobCidFromDigest(await digest)
       if (expected != null && !cid.equals(expected)) {
         throw new BlobHashMismatchError(`bytes hash to ${cid}, expected ${expected}`)
       }
-      await this.file.sync()
+      await synced
       this.done = true
       this.hasher.close()
       await this.file.close()
@@ -171,45 +162,6 @@ export class FileBlobWriter implements BlobWriter {
     await this.target.unlink(this.tempPath).catch(() => {})
   }
 
-  /** Copies `bytes` into shared batches; each full one goes to the file and the thread. */
-  private copy(bytes: Uint8Array): void {
-    const thread = this.thread!
-    let at = 0
-    while (at < bytes.byteLength) {
-      if (this.batch == null) {
-        this.batch = thread.batch()
-        this.batchFill = 0
-      }
-      const n = Math.min(HASH_BATCH_BYTES - this.batchFill, bytes.byteLength - at)
-      this.batch.set(at === 0 && n === bytes.byteLength ? bytes : bytes.subarray(at, at + n), this.batchFill)
-      this.batchFill += n
-      at += n
-      if (this.batchFill === HASH_BATCH_BYTES) this.seal()
-    }
-  }
-
-  /** Sends the partly filled batch on its way. */
-  private seal(): void {
-    const batch = this.batch
-    if (batch == null) return
-    this.batch = undefined
-    if (this.batchFill > 0) this.enqueue({ bytes: batch.subarray(0, this.batchFill), refs: 2, batch })
-    else this.thread?.recycle(batch)
-  }
-
-  private enqueue(piece: Piece): void {
-    this.queue.push(piece)
-    this.hasher.update(piece.bytes, () => this.release(piece))
-    this.pump()
-  }
-
-  private release(piece: Piece): void {
-    if (--piece.refs > 0) return
-    this.pendingBytes -= piece.bytes.byteLength
-    if (piece.batch != null) this.thread?.recycle(piece.batch)
-    this.wake()
-  }
-
   private async flush(): Promise<void> {
     while (this.inflight != null || this.queue.length > 0) {
       if (this.failure != null) throw this.failure
@@ -223,15 +175,14 @@ export class FileBlobWriter implements BlobWriter {
     if (this.inflight != null || this.queue.length === 0 || this.failure != null) return
     const batch = this.queue.splice(0, MAX_IOVECS)
     let bytes = 0
-    for (const p of batch) bytes += p.bytes.byteLength
-    this.inflight = this.writeAll(
-      batch.map((p) => p.bytes),
-      bytes,
-    ).then(
+    for (const b of batch) bytes += b.byteLength
+    this.inflight = this.writeAll(batch, bytes).then(
       () => {
         this.inflight = undefined
         this.unflushed += bytes
-        for (const p of batch) this.release(p)
+        this.pendingBytes -= bytes
+        this.hasher.written(this.position)
+        this.wake()
         this.flushBehind()
         this.pump()
       },

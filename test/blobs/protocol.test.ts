@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import * as fsp from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
-import { BLOB_PROTOCOL, blobCidOf, type BlobStoreFs, type ServeHook } from '../../src/blobs/index.js'
+import {
+  BLOB_PROTOCOL,
+  blobCidOf,
+  type BlobStoreFs,
+  type ServeHook,
+  WRITER_HIGH_WATER_BYTES,
+} from '../../src/blobs/index.js'
 import { BlobRequest, BlobResponse } from '../../src/pb/blob.js'
 import {
   assertSameBytes,
@@ -337,7 +343,7 @@ describe('a fetch paused for its disk', () => {
   it('keeps the bytes a holder sends, and its close, while the stream is paused', async () => {
     const dir = await tempDir()
     // The fetcher's disk accepts nothing until the holder has closed the stream, so the fetcher
-    // pauses the stream at its 8 MiB high-water mark; the holder sends its last chunk only then.
+    // pauses the stream at its high-water mark; the holder sends its last chunk only then.
     let openDisk = (): void => {}
     const diskOpen = new Promise<void>((resolve) => {
       openDisk = resolve
@@ -352,7 +358,7 @@ describe('a fetch paused for its disk', () => {
         async (...a) =>
           diskOpen.then(async () => write(...a)),
     })
-    const size = 8 * 1024 * 1024 + 100_000
+    const size = WRITER_HIGH_WATER_BYTES + 100_000
     const peers: Peer[] = []
     const watchFetcher: ServeHook = ({ position, chunk }) => {
       if (position === 0) {
