@@ -12,8 +12,10 @@ import { HashThreadError } from './errors.js'
 export const HASH_THREAD_MIN_BYTES = 4 * 1024 * 1024
 /**
  * Cores a machine needs before a store hashes on a thread by default. Reading the bytes back
- * from the page cache costs the thread ~7 ms per 64 MiB more than hashing them inline, and the
- * main thread saves the whole hash: a gain wherever a second core exists (docs/PERFORMANCE.md).
+ * from the page cache costs the thread ~13 ms per 64 MiB more than hashing them inline, and the
+ * main thread saves the whole hash (~40 ms per 64 MiB). On 2 cores a fetch runs as fast either
+ * way and the daemon's event loop is freer; with more cores the main thread bounds a fetch
+ * (docs/PERFORMANCE.md, sixth round).
  */
 export const HASH_THREAD_MIN_CORES = 2
 /** The hash thread ends after this long without a blob to hash (started again on demand). */
