@@ -7,7 +7,7 @@
  *   ours, alternated `rounds` times, bench/compare.ts; the baseline's code is run by this script)
  *
  * `--hash-thread` hashes fetched blobs on the store's thread whatever their size and the core count,
- * `--hash-inline` on the main thread (the default: the thread for blobs of 4 MiB or more on 2+ cores).
+ * `--hash-inline` on the main thread (the default: the thread for blobs of 4 MiB or more on 4+ cores).
  *
  * The holder runs in a child process, as in real use, where it is another machine: its file reads
  * and the fetcher's hashing and writes do not share one main thread. `--one-process` puts both

@@ -13,11 +13,12 @@ export const HASH_THREAD_MIN_BYTES = 4 * 1024 * 1024
 /**
  * Cores a machine needs before a store hashes on a thread by default. Reading the bytes back
  * from the page cache costs the thread ~13 ms per 64 MiB more than hashing them inline, and the
- * main thread saves the whole hash (~40 ms per 64 MiB). On 2 cores a fetch runs as fast either
- * way and the daemon's event loop is freer; with more cores the main thread bounds a fetch
- * (docs/PERFORMANCE.md, sixth round).
+ * main thread saves the whole hash (~40 ms per 64 MiB). On the 2-core machine it was built on,
+ * where every core is busy during a fetch, that only moved CPU: as fast with the holder in
+ * another process, slower with both ends in one (docs/PERFORMANCE.md, sixth round). With cores
+ * to spare the main thread bounds a fetch, and the thread frees it.
  */
-export const HASH_THREAD_MIN_CORES = 2
+export const HASH_THREAD_MIN_CORES = 4
 /** The hash thread ends after this long without a blob to hash (started again on demand). */
 export const HASH_THREAD_IDLE_MS = 30_000
 /** The thread's read buffer: one `read` of the temp file per this many bytes. */

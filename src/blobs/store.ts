@@ -38,7 +38,7 @@ export interface BlobStoreInit {
   /**
    * Writers expecting at least this many bytes have them hashed by a worker thread (started on
    * demand, one per store) that reads them back from the temp file, instead of on the main
-   * thread. @default HASH_THREAD_MIN_BYTES (4 MiB) on machines with HASH_THREAD_MIN_CORES (2)
+   * thread. @default HASH_THREAD_MIN_BYTES (4 MiB) on machines with HASH_THREAD_MIN_CORES (4)
    * or more cores, else never
    */
   hashThreadMinBytes?: number

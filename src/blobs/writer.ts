@@ -4,12 +4,12 @@ import { BlobHashMismatchError, BlobStoreFullError, BlobTooLargeError } from './
 import { type BlobHasher, InlineHasher } from './hasher.js'
 
 /**
- * Bytes queued for the disk before `write()` makes the producer wait. The file writes run on
- * libuv's pool, which on a busy machine can wait its turn for a core for tens of milliseconds:
- * at 8 MiB a 64 MiB fetch here paused its stream 4-7 times (10-40 ms in all), at 16 MiB almost
- * never (docs/PERFORMANCE.md).
+ * Bytes queued for the disk before `write()` makes the producer wait. At 8 MiB a 64 MiB fetch on
+ * a busy 2-core machine pauses its stream 4-7 times (10-40 ms in all: libuv's pool waits its turn
+ * for a core); 16 MiB ended the pauses but did not make fetches measurably faster, so the memory
+ * stays at 8 (docs/PERFORMANCE.md, sixth round).
  */
-export const WRITER_HIGH_WATER_BYTES = 16 * 1024 * 1024
+export const WRITER_HIGH_WATER_BYTES = 8 * 1024 * 1024
 /**
  * Written bytes after which the writer asks the disk to flush them (`fdatasync`) in the
  * background while more arrive, so `commit`'s fsync only waits for the tail instead of the
