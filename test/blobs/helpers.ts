@@ -17,10 +17,11 @@ type Method = (...args: unknown[]) => Promise<unknown>
 
 /**
  * A store file system whose temp-file handles (blobs being written) answer each method named
- * in `replace` with `replace[name](original)`: a full disk, a slow one.
+ * in `replace` with `replace[name](original, path)`: a full disk, a slow one, one that loses a
+ * given file's writes.
  */
 export function tempFileFs(
-  replace: Partial<Record<'writev' | 'write', (original: Method) => Method>>,
+  replace: Partial<Record<'writev' | 'write', (original: Method, path: string) => Method>>,
 ): BlobStoreFs {
   return {
     ...fsp,
@@ -33,7 +34,7 @@ export function tempFileFs(
           if (typeof value !== 'function') return value
           const bound = value.bind(target) as Method
           const by = replace[prop as keyof typeof replace]
-          return by == null ? bound : by(bound)
+          return by == null ? bound : by(bound, String(args[0]))
         },
       })
     }) as typeof fsp.open,

@@ -215,39 +215,27 @@ describe('BlobStore hashing large blobs on its thread', () => {
   })
 
   it('hashes what reached the file: a write the disk lost fails that blob alone', async () => {
-    // the first temp file opened sits on a disk that reports its writes done but keeps none
-    let liar: fsp.FileHandle | undefined
-    const fs: BlobStoreFs = {
-      ...fsp,
-      open: (async (...args: Parameters<typeof fsp.open>) => {
-        const handle = await fsp.open(...args)
-        if (liar != null || !String(args[0]).includes('.tmp')) return handle
-        liar = handle
-        return new Proxy(handle, {
-          get(target, prop) {
-            if (prop === 'writev') {
-              return async (buffers: Uint8Array[]) => ({
-                bytesWritten: buffers.reduce((n, b) => n + b.byteLength, 0),
-                buffers,
-              })
-            }
-            const value: unknown = Reflect.get(target, prop)
-            return typeof value === 'function' ? value.bind(target) : value
-          },
+    // the first temp file written sits on a disk that reports its writes done but keeps none
+    let lostPath: string | undefined
+    const fs = tempFileFs({
+      writev: (write, path) => {
+        lostPath ??= path
+        if (path !== lostPath) return write
+        return async (buffers) => ({
+          bytesWritten: (buffers as Uint8Array[]).reduce((n, b) => n + b.byteLength, 0),
+          buffers,
         })
-      }) as typeof fsp.open,
-    }
+      },
+    })
     await using dir = await tempDir()
     const store = await BlobStore.open({ dataDir: dir.path, fs, hashThreadMinBytes: 0 })
     try {
       const lost = await store.writer({ expectedBytes: big.byteLength })
       const other = bytesOf(4 * 1024 * 1024, 23)
       const kept = await store.writer({ expectedBytes: other.byteLength })
+      const lostDone = store1(lost, big, bigCid) // writes at once: its file is the first written
       writeInPieces(kept, other)
-      const [lostResult, keptResult] = await Promise.allSettled([
-        store1(lost, big, bigCid),
-        kept.commit(blobCidOf(other)),
-      ])
+      const [lostResult, keptResult] = await Promise.allSettled([lostDone, kept.commit(blobCidOf(other))])
       assert.equal(lostResult.status, 'rejected')
       assert.equal((lostResult as PromiseRejectedResult).reason.name, 'HashThreadError')
       assert.match((lostResult as PromiseRejectedResult).reason.message, /temp file ends at 0 bytes/)
